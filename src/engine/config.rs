@@ -1,0 +1,27 @@
+//! Constants of pyannote's community-1 pipeline (see docs: algorithm.md §1–§8).
+
+/// Analysis sample rate: every model here expects 16 kHz mono.
+pub const SAMPLE_RATE: u32 = 16_000;
+/// Chunk (segmentation window) length: 10 s.
+pub const CHUNK_SAMPLES: usize = 160_000;
+pub const CHUNK_SECONDS: f64 = 10.0;
+/// Segmentation-3.0 output frames per 10 s chunk.
+pub const FRAMES_PER_CHUNK: usize = 589;
+/// Segmentation frame step and receptive field, in seconds.
+pub const FRAME_STEP: f64 = 0.016875;
+pub const FRAME_DURATION: f64 = 0.0619375;
+/// Local speakers per chunk and powerset classes of segmentation-3.0.
+pub const LOCAL_SPEAKERS: usize = 3;
+pub const POWERSET_CLASSES: usize = 7;
+/// Fbank frames of a full chunk (25 ms window, 10 ms shift, snip edges).
+pub const FBANK_FRAMES_PER_CHUNK: usize = 998;
+pub const FBANK_BINS: usize = 80;
+pub const FBANK_SHIFT: usize = 160;
+pub const FBANK_WINDOW: usize = 400;
+/// pyannote's `min_num_samples` for the embedding model: below this many
+/// clean frames the full (overlapping) mask is used instead.
+pub const MIN_EMBEDDING_SAMPLES: usize = 720;
+/// CAM++ cannot run on fewer fbank frames than this.
+pub const MIN_EMBEDDING_FBANK_FRAMES: usize = 3;
+/// Default chunk step (the reference): 1 s.
+pub const DEFAULT_STEP_SECONDS: f64 = 1.0;

@@ -1,0 +1,101 @@
+//! Speaker embeddings of each active (chunk, local speaker) (algorithm.md §4).
+//! Like pyannote-ref, CAM++ sees only the fbank frames where the speaker is
+//! active (clean frames when there are enough): cheaper than the whole chunk
+//! and what the reference DER was measured with.
+
+use std::sync::Arc;
+
+use ndarray::{Array2, ArrayView2, Axis};
+use ort::value::TensorRef;
+
+use super::config::{
+    CHUNK_SAMPLES, FBANK_BINS, FBANK_FRAMES_PER_CHUNK, FRAMES_PER_CHUNK, LOCAL_SPEAKERS, MIN_EMBEDDING_FBANK_FRAMES,
+    MIN_EMBEDDING_SAMPLES,
+};
+use crate::models::{ModelError, SharedSession};
+
+/// Segmentation-frame mask each local speaker's embedding is computed from:
+/// its clean (non-overlapped) frames when it has more than pyannote's
+/// minimum, else all its frames; `None` when the speaker is silent.
+pub fn speaker_masks(activity: ArrayView2<f32>) -> [Option<Vec<bool>>; LOCAL_SPEAKERS] {
+    let min_clean = (FRAMES_PER_CHUNK * MIN_EMBEDDING_SAMPLES).div_ceil(CHUNK_SAMPLES);
+    let active_count: Vec<f32> = activity.axis_iter(Axis(0)).map(|r| r.sum()).collect();
+    std::array::from_fn(|k| {
+        let full: Vec<bool> = activity.column(k).iter().map(|&a| a > 0.0).collect();
+        if !full.iter().any(|&a| a) {
+            return None;
+        }
+        let clean: Vec<bool> = full.iter().zip(&active_count).map(|(&a, &n)| a && n < 1.5).collect();
+        if clean.iter().filter(|&&c| c).count() > min_clean {
+            Some(clean)
+        } else {
+            Some(full)
+        }
+    })
+}
+
+/// Number of clean (single-speaker) frames per local speaker: the training filter's input.
+pub fn clean_frame_counts(activity: ArrayView2<f32>) -> [usize; LOCAL_SPEAKERS] {
+    std::array::from_fn(|k| {
+        activity.axis_iter(Axis(0)).filter(|r| r[k] > 0.0 && r.sum() < 1.5).count()
+    })
+}
+
+/// Fbank frames `[selected, 80]` whose segmentation frame is in `mask`.
+/// Fbank frame i maps to segmentation frame floor(i · 589 / 998), as in pyannote.
+pub fn select_frames(fbank: ArrayView2<f32>, mask: &[bool]) -> Array2<f32> {
+    let seg_frames = mask.len();
+    let rows: Vec<usize> = (0..fbank.nrows())
+        .filter(|&i| mask.get(i * seg_frames / FBANK_FRAMES_PER_CHUNK).copied().unwrap_or(false))
+        .collect();
+    fbank.select(Axis(0), &rows)
+}
+
+pub struct Embedder {
+    session: Arc<SharedSession>,
+    dimension: usize,
+}
+
+impl Embedder {
+    /// Wraps a session after checking it maps `[1, T, 80]` fbank to `[1, D]`.
+    pub fn new(session: Arc<SharedSession>) -> Result<Self, ModelError> {
+        let mut embedder = Self { session, dimension: 0 };
+        let probe = embedder.run(Array2::<f32>::zeros((200, FBANK_BINS)).view())?;
+        if probe.is_empty() {
+            return Err(ModelError::Shape {
+                path: embedder.session.path.clone(),
+                reason: "embedding model returned an empty embedding for [1, 200, 80] fbank".into(),
+            });
+        }
+        embedder.dimension = probe.len();
+        Ok(embedder)
+    }
+
+    pub fn dimension(&self) -> usize {
+        self.dimension
+    }
+
+    /// The embedding of `feats` `[T, 80]`; `None` when T is below CAM++'s minimum.
+    pub fn embed(&self, feats: ArrayView2<f32>) -> Result<Option<Vec<f32>>, ModelError> {
+        if feats.nrows() < MIN_EMBEDDING_FBANK_FRAMES {
+            return Ok(None);
+        }
+        self.run(feats).map(Some)
+    }
+
+    fn run(&self, feats: ArrayView2<f32>) -> Result<Vec<f32>, ModelError> {
+        let fail = |e: ort::Error| ModelError::Inference(format!("embedding ({}): {e}", self.session.path.display()));
+        let input = feats.as_standard_layout().insert_axis(Axis(0)).to_owned();
+        let tensor = TensorRef::from_array_view(input.view()).map_err(fail)?;
+        let mut session = self.session.lock();
+        let outputs = session.run(ort::inputs![tensor]).map_err(fail)?;
+        let (shape, data) = outputs[0].try_extract_tensor::<f32>().map_err(fail)?;
+        if shape.len() != 2 || shape[0] != 1 {
+            return Err(ModelError::Shape {
+                path: self.session.path.clone(),
+                reason: format!("embedding output must be [1, D], got {shape:?}"),
+            });
+        }
+        Ok(data.to_vec())
+    }
+}

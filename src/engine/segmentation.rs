@@ -1,0 +1,71 @@
+//! Segmentation-3.0 inference and powerset decoding (algorithm.md §2).
+
+use std::sync::Arc;
+
+use ndarray::{Array2, Array3, ArrayView2, Axis};
+use ort::value::TensorRef;
+
+use super::config::{FRAMES_PER_CHUNK, LOCAL_SPEAKERS, POWERSET_CLASSES};
+use crate::models::{ModelError, SharedSession};
+
+/// Local speakers of each powerset class: {}, {0}, {1}, {2}, {0,1}, {0,2}, {1,2}.
+pub const POWERSET: [&[usize]; POWERSET_CLASSES] = [&[], &[0], &[1], &[2], &[0, 1], &[0, 2], &[1, 2]];
+
+pub struct Segmenter {
+    session: Arc<SharedSession>,
+}
+
+impl Segmenter {
+    /// Wraps a session after checking that it maps `[N, 1, T]` to `[N, F, 7]`.
+    pub fn new(session: Arc<SharedSession>) -> Result<Self, ModelError> {
+        let segmenter = Self { session };
+        let probe = segmenter.log_probabilities(&[&vec![0.0; 16_000][..]])?;
+        if probe.shape()[2] != POWERSET_CLASSES {
+            return Err(ModelError::Shape {
+                path: segmenter.session.path.clone(),
+                reason: format!("segmentation must output {POWERSET_CLASSES} powerset classes, got {:?}", probe.shape()),
+            });
+        }
+        Ok(segmenter)
+    }
+
+    /// Log-probabilities `[chunks, frames, 7]` for equally long chunks.
+    pub fn log_probabilities(&self, chunks: &[&[f32]]) -> Result<Array3<f32>, ModelError> {
+        let len = chunks.first().map_or(0, |c| c.len());
+        let mut input = Array3::<f32>::zeros((chunks.len(), 1, len));
+        for (mut row, chunk) in input.axis_iter_mut(Axis(0)).zip(chunks) {
+            row.row_mut(0).assign(&ndarray::ArrayView1::from(*chunk));
+        }
+        let fail = |e: ort::Error| ModelError::Inference(format!("segmentation ({}): {e}", self.session.path.display()));
+        let tensor = TensorRef::from_array_view(input.view()).map_err(fail)?;
+        let mut session = self.session.lock();
+        let outputs = session.run(ort::inputs![tensor]).map_err(fail)?;
+        let out = outputs[0].try_extract_array::<f32>().map_err(fail)?;
+        out.into_dimensionality::<ndarray::Ix3>()
+            .map(|a| a.to_owned())
+            .map_err(|e| ModelError::Shape { path: self.session.path.clone(), reason: e.to_string() })
+    }
+}
+
+/// Hard powerset decoding: argmax class per frame → binary activity `[frames, 3]`.
+pub fn decode_powerset(log_probs: ArrayView2<f32>) -> Array2<f32> {
+    let mut activity = Array2::<f32>::zeros((log_probs.nrows(), LOCAL_SPEAKERS));
+    for (frame, scores) in log_probs.axis_iter(Axis(0)).enumerate() {
+        // NaN scores (garbage input) never win, so such a frame decodes as silence.
+        let mut best = 0;
+        for (class, &s) in scores.iter().enumerate() {
+            if s > scores[best] || scores[best].is_nan() && !s.is_nan() {
+                best = class;
+            }
+        }
+        for &speaker in POWERSET[best] {
+            activity[[frame, speaker]] = 1.0;
+        }
+    }
+    activity
+}
+
+/// Frames the model gives for a full chunk; a sanity bound for callers.
+pub const fn frames_per_chunk() -> usize {
+    FRAMES_PER_CHUNK
+}

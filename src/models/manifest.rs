@@ -1,0 +1,179 @@
+//! Model sets on disk. The default set comes with a `manifest.json` written
+//! by the set-up (file names, sha256, provenance, licence); loading checks it
+//! and names precisely what is missing or corrupt. A directory without a
+//! manifest (a user's pyannote / speakrs export) is searched by file name.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use super::{paths, ModelError};
+
+pub const MANIFEST: &str = "manifest.json";
+
+/// What the user asked for: a directory and optional single-file overrides.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct ModelSetRequest {
+    pub dir: Option<PathBuf>,
+    pub segmentation: Option<PathBuf>,
+    pub embedding: Option<PathBuf>,
+    pub plda: Option<PathBuf>,
+}
+
+/// Resolved, verified files of one model set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelSet {
+    pub dir: PathBuf,
+    pub segmentation: PathBuf,
+    pub embedding: PathBuf,
+    /// A PLDA: a `.npz` file (ours or pyannote's `plda.npz` beside
+    /// `xvec_transform.npz`) or a directory of speakrs `plda_*.npy` files.
+    pub plda: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Manifest {
+    files: HashMap<String, ManifestEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ManifestEntry {
+    file: String,
+    sha256: String,
+}
+
+const SEGMENTATION_NAMES: &[&str] = &["segmentation-3.0.onnx", "segmentation.onnx"];
+const EMBEDDING_NAMES: &[&str] = &["campplus.onnx", "wespeaker-voxceleb-resnet34.onnx", "embedding.onnx"];
+const PLDA_NAMES: &[&str] = &["campplus-plda.npz", "plda/plda.npz", "plda.npz", "plda_tr.npy"];
+
+impl ModelSet {
+    pub fn resolve(request: &ModelSetRequest) -> Result<ModelSet, ModelError> {
+        let dir = request.dir.clone().unwrap_or_else(paths::default_model_dir);
+        let manifest_path = dir.join(MANIFEST);
+        let mut set = if manifest_path.exists() {
+            Self::from_manifest(&dir, &manifest_path, request)?
+        } else {
+            Self::by_name(&dir, request)?
+        };
+        if let Some(p) = &request.segmentation {
+            set.segmentation = existing(p, "segmentation model (segmentation-model property)")?;
+        }
+        if let Some(p) = &request.embedding {
+            set.embedding = existing(p, "embedding model (embedding-model property)")?;
+        }
+        if let Some(p) = &request.plda {
+            set.plda = Some(existing(p, "PLDA (plda property)")?);
+        }
+        Ok(set)
+    }
+
+    fn from_manifest(dir: &Path, manifest_path: &Path, request: &ModelSetRequest) -> Result<ModelSet, ModelError> {
+        let text = std::fs::read_to_string(manifest_path)
+            .map_err(|e| ModelError::Manifest { path: manifest_path.into(), reason: e.to_string() })?;
+        let manifest: Manifest = serde_json::from_str(&text)
+            .map_err(|e| ModelError::Manifest { path: manifest_path.into(), reason: e.to_string() })?;
+        // Files the user overrides need not be present in the set.
+        let verify = |role: &str, overridden: bool| -> Result<Option<PathBuf>, ModelError> {
+            let Some(entry) = manifest.files.get(role) else {
+                return if overridden || role == "plda" {
+                    Ok(None)
+                } else {
+                    Err(ModelError::Manifest { path: manifest_path.into(), reason: format!("no `{role}` entry") })
+                };
+            };
+            let path = dir.join(&entry.file);
+            if overridden {
+                return Ok(Some(path));
+            }
+            verify_file(&path, &entry.sha256, role).map(Some)
+        };
+        let segmentation = verify("segmentation", request.segmentation.is_some())?;
+        let embedding = verify("embedding", request.embedding.is_some())?;
+        let plda = verify("plda", request.plda.is_some())?;
+        Ok(ModelSet {
+            dir: dir.to_path_buf(),
+            segmentation: segmentation.unwrap_or_default(),
+            embedding: embedding.unwrap_or_default(),
+            plda,
+        })
+    }
+
+    fn by_name(dir: &Path, request: &ModelSetRequest) -> Result<ModelSet, ModelError> {
+        if !dir.is_dir() && (request.segmentation.is_none() || request.embedding.is_none()) {
+            return Err(ModelError::Missing { path: dir.join(MANIFEST), what: "model directory with its manifest".into() });
+        }
+        let find = |names: &[&str]| names.iter().map(|n| dir.join(n)).find(|p| p.exists());
+        let missing = |what: &str, names: &[&str]| ModelError::Missing {
+            path: dir.join(names[0]),
+            what: format!("{what}; looked for {} and no {MANIFEST}", names.join(", ")),
+        };
+        let segmentation = match (&request.segmentation, find(SEGMENTATION_NAMES)) {
+            (Some(p), _) => p.clone(),
+            (None, Some(p)) => p,
+            (None, None) => return Err(missing("segmentation model", SEGMENTATION_NAMES)),
+        };
+        let embedding = match (&request.embedding, find(EMBEDDING_NAMES)) {
+            (Some(p), _) => p.clone(),
+            (None, Some(p)) => p,
+            (None, None) => return Err(missing("embedding model", EMBEDDING_NAMES)),
+        };
+        // speakrs keeps its PLDA as plda_*.npy beside the models: point at the directory.
+        let plda = find(PLDA_NAMES).map(|p| if p.ends_with("plda_tr.npy") { dir.to_path_buf() } else { p });
+        Ok(ModelSet { dir: dir.to_path_buf(), segmentation, embedding, plda })
+    }
+}
+
+fn existing(path: &Path, what: &str) -> Result<PathBuf, ModelError> {
+    if path.exists() {
+        Ok(path.to_path_buf())
+    } else {
+        Err(ModelError::Missing { path: path.into(), what: what.into() })
+    }
+}
+
+/// Checked files, keyed by path, length and mtime, so that many elements in
+/// one process hash a 28 MB model once.
+static VERIFIED: Mutex<Option<HashMap<(PathBuf, u64, SystemTime), String>>> = Mutex::new(None);
+
+fn verify_file(path: &Path, expected: &str, role: &str) -> Result<PathBuf, ModelError> {
+    let meta = std::fs::metadata(path)
+        .map_err(|_| ModelError::Missing { path: path.into(), what: format!("{role} model named in {MANIFEST}") })?;
+    let key = (path.to_path_buf(), meta.len(), meta.modified().unwrap_or(SystemTime::UNIX_EPOCH));
+    let cached = VERIFIED.lock().ok().and_then(|m| m.as_ref().and_then(|m| m.get(&key).cloned()));
+    let actual = match cached {
+        Some(sum) => sum,
+        None => {
+            let sum = sha256_file(path)?;
+            if let Ok(mut m) = VERIFIED.lock() {
+                m.get_or_insert_with(HashMap::new).insert(key, sum.clone());
+            }
+            sum
+        }
+    };
+    if actual.eq_ignore_ascii_case(expected) {
+        Ok(path.to_path_buf())
+    } else {
+        Err(ModelError::Checksum { path: path.into(), expected: expected.into(), actual })
+    }
+}
+
+pub fn sha256_file(path: &Path) -> Result<String, ModelError> {
+    let io = |e: std::io::Error| ModelError::Io { path: path.into(), reason: e.to_string() };
+    let mut file = File::open(path).map_err(io)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}

@@ -1,0 +1,16 @@
+//! Model files, checksums, the ONNX Runtime environment and shared sessions.
+//! Knows nothing of GStreamer; the engine asks it for ready sessions.
+
+mod error;
+pub mod manifest;
+pub mod paths;
+pub mod provider;
+pub mod runtime;
+
+pub use error::ModelError;
+pub use manifest::{ModelSet, ModelSetRequest};
+pub use provider::Mode;
+pub use runtime::{SessionConfig, SharedSession};
+
+/// The command that prepares models and ONNX Runtime, named in every error.
+pub const SETUP_COMMAND: &str = "scripts/setup.sh";

