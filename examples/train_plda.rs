@@ -1,0 +1,128 @@
+//! Fits the PLDA that VBx needs for the CAM++ embedding model (none exists
+//! upstream) from the single-speaker recordings of `../shared/eval/speakers`,
+//! and writes it as one npz (mean1, mean2, lda, mu, tr, psi).
+//!
+//!     cargo run --release --example train_plda -- [--kind spherical|twocov] [--dim 128]
+//!         [--ratio R] [--speakers DIR] [--out models/campplus-plda.npz]
+//!
+//! Each utterance is cut into 1.5–3 s pieces (a deterministic sequence), as
+//! long as the speaker turns the embeddings of a conversation come from.
+
+use std::path::PathBuf;
+
+use gstspeakrs::engine::fbank::Fbank;
+use gstspeakrs::engine::embedding::Embedder;
+use gstspeakrs::models::{runtime, ModelSet, SessionConfig};
+use gstspeakrs::engine::plda_fit::{class_covariances, fit, PldaKind};
+use gstspeakrs::engine::wav::read_wav_16k;
+use nalgebra::DVector;
+use ndarray_npy::NpzWriter;
+
+struct Args {
+    kind: String,
+    dim: usize,
+    ratio: Option<f64>,
+    speakers: PathBuf,
+    out: PathBuf,
+}
+
+fn parse_args() -> Args {
+    let mut args = Args {
+        kind: "spherical".into(),
+        dim: 128,
+        ratio: None,
+        speakers: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/eval/speakers"),
+        out: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/campplus-plda.npz"),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+        match flag.as_str() {
+            "--kind" => args.kind = value,
+            "--dim" => args.dim = value.parse().expect("--dim: integer"),
+            "--ratio" => args.ratio = Some(value.parse().expect("--ratio: number")),
+            "--speakers" => args.speakers = value.into(),
+            "--out" => args.out = value.into(),
+            _ => panic!("unknown flag {flag}"),
+        }
+    }
+    args
+}
+
+/// Piece lengths in samples, 1.5–3 s, from a fixed linear congruential sequence.
+fn piece_lengths(seed: &mut u64) -> usize {
+    *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let unit = (*seed >> 33) as f64 / (1u64 << 31) as f64;
+    (24_000.0 + unit * 24_000.0) as usize
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = parse_args();
+    let models = ModelSet::resolve(&Default::default())?;
+    let session = runtime::session(&SessionConfig { model: models.embedding, provider: Default::default(), threads: 2 })?;
+    let embedder = Embedder::new(session)?;
+    let fbank = Fbank::new();
+    let index = std::fs::read_to_string(args.speakers.join("utt2spk.tsv"))?;
+    let (mut embeddings, mut labels, mut names) = (Vec::new(), Vec::new(), Vec::<String>::new());
+    let mut seed = 20261129u64;
+    for line in index.lines().skip(1) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let (wav, speaker) = (cols[0], cols[1]);
+        let label = names.iter().position(|n| n == speaker).unwrap_or_else(|| {
+            names.push(speaker.into());
+            names.len() - 1
+        });
+        let audio = read_wav_16k(&args.speakers.join(wav))?;
+        let mut start = 0;
+        loop {
+            let len = piece_lengths(&mut seed);
+            if start + len > audio.len() {
+                break;
+            }
+            let feats = fbank.compute(&audio[start..start + len]);
+            if let Some(e) = embedder.embed(feats.view())? {
+                embeddings.push(e);
+                labels.push(label);
+            }
+            start += len;
+        }
+    }
+    println!("{} embeddings of {} speakers", embeddings.len(), names.len());
+    let ratio = match args.ratio {
+        Some(r) => r,
+        None => measured_ratio(&embeddings, &labels),
+    };
+    let kind = match args.kind.as_str() {
+        "spherical" => PldaKind::Spherical { ratio },
+        "twocov" => PldaKind::TwoCovariance,
+        other => return Err(format!("unknown --kind {other}").into()),
+    };
+    let params = fit(&embeddings, &labels, args.dim, kind)?;
+    let mut npz = NpzWriter::new(std::fs::File::create(&args.out)?);
+    npz.add_array("mean1", &params.mean1)?;
+    npz.add_array("mean2", &params.mean2)?;
+    npz.add_array("lda", &params.lda)?;
+    npz.add_array("mu", &params.mu)?;
+    npz.add_array("tr", &params.tr)?;
+    npz.add_array("psi", &params.psi)?;
+    npz.finish()?;
+    println!("wrote {} ({kind:?}, {} dims)", args.out.display(), args.dim);
+    Ok(())
+}
+
+/// Between/within variance ratio (traces) of the length-normalised, centred
+/// embeddings: the one number the spherical PLDA needs.
+fn measured_ratio(embeddings: &[Vec<f32>], labels: &[usize]) -> f64 {
+    let rows: Vec<DVector<f64>> = embeddings
+        .iter()
+        .map(|e| {
+            let v = DVector::from_iterator(e.len(), e.iter().map(|&x| x as f64));
+            let n = v.norm();
+            v / n.max(1e-12)
+        })
+        .collect();
+    let (within, between) = class_covariances(&rows, labels);
+    let ratio = between.trace() / within.trace();
+    println!("measured between/within variance ratio: {ratio:.3}");
+    ratio
+}

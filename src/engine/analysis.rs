@@ -1,0 +1,58 @@
+//! What the workers learn about each chunk, kept for (re-)clustering.
+
+use ndarray::{Array2, Array3, Axis};
+
+use super::config::{FRAMES_PER_CHUNK, LOCAL_SPEAKERS};
+
+/// Segmentation and embeddings of one chunk.
+#[derive(Debug, Clone)]
+pub struct ChunkAnalysis {
+    /// Chunk index: the chunk starts at `index · step`.
+    pub index: usize,
+    /// Binary activity `[589, 3]` of the local speakers.
+    pub activity: Array2<f32>,
+    /// One embedding per local speaker; NaN-filled when it has none.
+    pub embeddings: Array2<f32>,
+}
+
+/// All chunk analyses of a stream, in chunk order.
+#[derive(Debug, Default)]
+pub struct Analyses {
+    pub chunks: Vec<ChunkAnalysis>,
+    pub dimension: usize,
+}
+
+impl Analyses {
+    pub fn push(&mut self, analysis: ChunkAnalysis) {
+        self.dimension = analysis.embeddings.ncols();
+        self.chunks.push(analysis);
+    }
+
+    pub fn len(&self) -> usize {
+        self.chunks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.chunks.is_empty()
+    }
+
+    /// `[chunks, 589, 3]` binarized segmentation, the layout pyannote uses.
+    pub fn binarized(&self) -> Array3<f32> {
+        let mut out = Array3::<f32>::zeros((self.chunks.len(), FRAMES_PER_CHUNK, LOCAL_SPEAKERS));
+        for (mut dst, c) in out.axis_iter_mut(Axis(0)).zip(&self.chunks) {
+            dst.assign(&c.activity);
+        }
+        out
+    }
+
+    /// `[chunks, 3, D]` embeddings, NaN where a local speaker has none.
+    pub fn embeddings(&self) -> Array3<f32> {
+        let mut out = Array3::<f32>::from_elem((self.chunks.len(), LOCAL_SPEAKERS, self.dimension), f32::NAN);
+        for (mut dst, c) in out.axis_iter_mut(Axis(0)).zip(&self.chunks) {
+            if c.embeddings.ncols() == self.dimension {
+                dst.assign(&c.embeddings);
+            }
+        }
+        out
+    }
+}

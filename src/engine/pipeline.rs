@@ -1,0 +1,80 @@
+//! Loaded models and clustering settings: everything a stream needs that is
+//! not per-stream state. Cheap to clone (sessions are shared).
+
+use std::sync::Arc;
+
+use super::clustering::ClusteringConfig;
+use super::embedding::Embedder;
+use super::plda::Plda;
+use super::segmentation::Segmenter;
+use crate::models::provider::ProviderOptions;
+use crate::models::{runtime, ModelError, ModelSet, ModelSetRequest, SessionConfig};
+
+#[derive(Debug, Clone, Default)]
+pub struct PipelineConfig {
+    pub models: ModelSetRequest,
+    pub provider: ProviderOptions,
+    /// Inference threads per model; 0 = all cores.
+    pub threads: usize,
+    pub clustering: ClusteringConfig,
+}
+
+#[derive(Clone)]
+pub struct Pipeline {
+    pub segmenter: Arc<Segmenter>,
+    pub embedder: Arc<Embedder>,
+    /// `None` when the model set has no PLDA: clustering then falls back to
+    /// pyannote 3.1's agglomerative clustering.
+    pub plda: Option<Arc<Plda>>,
+    pub clustering: ClusteringConfig,
+    pub models: ModelSet,
+}
+
+impl Pipeline {
+    pub fn load(config: &PipelineConfig) -> Result<Self, ModelError> {
+        let models = ModelSet::resolve(&config.models)?;
+        let threads = if config.threads == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            config.threads
+        };
+        let session = |model: &std::path::Path| {
+            runtime::session(&SessionConfig { model: model.to_path_buf(), provider: config.provider.clone(), threads })
+        };
+        let segmenter = Arc::new(Segmenter::new(session(&models.segmentation)?)?);
+        let embedder = Arc::new(Embedder::new(session(&models.embedding)?)?);
+        let plda = match &models.plda {
+            Some(path) => {
+                let plda = load_plda(path).map_err(|e| ModelError::Shape { path: path.clone(), reason: e.to_string() })?;
+                if plda.input_dim() != embedder.dimension() {
+                    return Err(ModelError::Shape {
+                        path: path.clone(),
+                        reason: format!(
+                            "PLDA expects {}-d embeddings but {} gives {}-d",
+                            plda.input_dim(),
+                            models.embedding.display(),
+                            embedder.dimension()
+                        ),
+                    });
+                }
+                Some(Arc::new(plda))
+            }
+            None => None,
+        };
+        Ok(Self { segmenter, embedder, plda, clustering: config.clustering.clone(), models })
+    }
+}
+
+/// A PLDA in any of the layouts users bring: a speakrs directory of
+/// `plda_*.npy`, pyannote's `plda.npz` beside `xvec_transform.npz`, or our
+/// single npz with all six arrays.
+fn load_plda(path: &std::path::Path) -> Result<Plda, super::plda::PldaError> {
+    if path.is_dir() {
+        return Plda::from_npy_dir(path);
+    }
+    let xvec = path.with_file_name("xvec_transform.npz");
+    if path.file_name().is_some_and(|n| n == "plda.npz") && xvec.exists() {
+        return Plda::from_pyannote_npz(&xvec, path);
+    }
+    Plda::from_npz(path)
+}

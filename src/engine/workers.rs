@@ -1,0 +1,118 @@
+//! The concurrent inference path: the caller's thread only slices chunks;
+//! a segmentation thread (batched) streams decoded chunks into an embedding
+//! thread through bounded queues, so both models run at once and a slow
+//! consumer pushes back on the producer instead of growing memory.
+
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender};
+use ndarray::{Array2, Axis};
+
+use super::analysis::{Analyses, ChunkAnalysis};
+use super::config::LOCAL_SPEAKERS;
+use super::embedding::{select_frames, speaker_masks, Embedder};
+use super::fbank::{self, Fbank};
+use super::segmentation::{decode_powerset, Segmenter};
+use crate::models::ModelError;
+
+/// A 10 s chunk of 16 kHz audio (zero-padded at the end of the stream).
+pub struct ChunkJob {
+    pub index: usize,
+    pub audio: Arc<[f32]>,
+}
+
+struct SegmentedChunk {
+    index: usize,
+    audio: Arc<[f32]>,
+    activity: Array2<f32>,
+}
+
+/// State shared between the workers and the stream's owner.
+#[derive(Default)]
+pub struct Shared {
+    pub analyses: Mutex<Analyses>,
+    /// The first inference error; workers stop at it and the owner reports it.
+    pub error: Mutex<Option<ModelError>>,
+}
+
+impl Shared {
+    fn fail(&self, e: ModelError) {
+        let mut slot = self.error.lock().unwrap_or_else(|p| p.into_inner());
+        slot.get_or_insert(e);
+    }
+}
+
+pub fn spawn(
+    jobs: Receiver<ChunkJob>,
+    segmenter: Arc<Segmenter>,
+    embedder: Arc<Embedder>,
+    shared: Arc<Shared>,
+    batch: usize,
+    queue: usize,
+) -> std::io::Result<Vec<JoinHandle<()>>> {
+    let (seg_tx, seg_rx) = crossbeam_channel::bounded::<SegmentedChunk>(queue);
+    let seg_shared = shared.clone();
+    let segmentation = std::thread::Builder::new()
+        .name("speakrs-segment".into())
+        .spawn(move || segmentation_loop(jobs, seg_tx, &segmenter, &seg_shared, batch))?;
+    let embedding = std::thread::Builder::new()
+        .name("speakrs-embed".into())
+        .spawn(move || embedding_loop(seg_rx, &embedder, &shared))?;
+    Ok(vec![segmentation, embedding])
+}
+
+fn segmentation_loop(jobs: Receiver<ChunkJob>, out: Sender<SegmentedChunk>, segmenter: &Segmenter, shared: &Shared, batch: usize) {
+    while let Ok(first) = jobs.recv() {
+        // Batch whatever is already queued; never wait for a full batch.
+        let mut pending = vec![first];
+        while pending.len() < batch {
+            match jobs.try_recv() {
+                Ok(job) => pending.push(job),
+                Err(_) => break,
+            }
+        }
+        let audio: Vec<&[f32]> = pending.iter().map(|j| &j.audio[..]).collect();
+        let log_probs = match segmenter.log_probabilities(&audio) {
+            Ok(lp) => lp,
+            Err(e) => return shared.fail(e),
+        };
+        for (job, lp) in pending.into_iter().zip(log_probs.axis_iter(Axis(0))) {
+            let chunk = SegmentedChunk { index: job.index, audio: job.audio, activity: decode_powerset(lp) };
+            if out.send(chunk).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+fn embedding_loop(chunks: Receiver<SegmentedChunk>, embedder: &Embedder, shared: &Shared) {
+    let fbank = Fbank::new();
+    for chunk in chunks {
+        match analyse(&chunk, embedder, &fbank) {
+            Ok(analysis) => shared.analyses.lock().unwrap_or_else(|p| p.into_inner()).push(analysis),
+            Err(e) => return shared.fail(e),
+        }
+    }
+}
+
+fn analyse(chunk: &SegmentedChunk, embedder: &Embedder, fbank: &Fbank) -> Result<ChunkAnalysis, ModelError> {
+    let masks = speaker_masks(chunk.activity.view());
+    let dimension = embedder.dimension();
+    let mut embeddings = Array2::<f32>::from_elem((LOCAL_SPEAKERS, dimension), f32::NAN);
+    if masks.iter().any(Option::is_some) {
+        let mut feats = fbank.log_mel(&chunk.audio);
+        // Mean over the whole chunk, before the speaker's frames are picked (pyannote).
+        fbank::subtract_time_mean(&mut feats);
+        for (k, mask) in masks.iter().enumerate() {
+            let Some(mask) = mask else { continue };
+            let selected = select_frames(feats.view(), mask);
+            if let Some(e) = embedder.embed(selected.view())? {
+                if e.len() == dimension {
+                    embeddings.row_mut(k).assign(&ndarray::ArrayView1::from(&e[..]));
+                }
+            }
+        }
+    }
+    Ok(ChunkAnalysis { index: chunk.index, activity: chunk.activity.clone(), embeddings })
+}
