@@ -13,9 +13,8 @@ use std::path::PathBuf;
 use gstspeakrs::engine::fbank::Fbank;
 use gstspeakrs::engine::embedding::Embedder;
 use gstspeakrs::models::{runtime, ModelSet, SessionConfig};
-use gstspeakrs::engine::plda_fit::{class_covariances, fit, PldaKind};
+use gstspeakrs::engine::plda_fit::{fit, PldaKind};
 use gstspeakrs::engine::wav::read_wav_16k;
-use nalgebra::DVector;
 use ndarray_npy::NpzWriter;
 
 struct Args {
@@ -59,7 +58,7 @@ fn piece_lengths(seed: &mut u64) -> usize {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse_args();
     let models = ModelSet::resolve(&Default::default())?;
-    let session = runtime::session(&SessionConfig { model: models.embedding, provider: Default::default(), threads: 2 })?;
+    let session = runtime::session(&SessionConfig { model: models.embedding, provider: Default::default(), threads: 2, replica: 0 })?;
     let embedder = Embedder::new(session)?;
     let fbank = Fbank::new();
     let index = std::fs::read_to_string(args.speakers.join("utt2spk.tsv"))?;
@@ -88,12 +87,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     println!("{} embeddings of {} speakers", embeddings.len(), names.len());
-    let ratio = match args.ratio {
-        Some(r) => r,
-        None => measured_ratio(&embeddings, &labels),
-    };
     let kind = match args.kind.as_str() {
-        "spherical" => PldaKind::Spherical { ratio },
+        "spherical" => PldaKind::Spherical { ratio: args.ratio },
         "twocov" => PldaKind::TwoCovariance,
         other => return Err(format!("unknown --kind {other}").into()),
     };
@@ -106,23 +101,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     npz.add_array("tr", &params.tr)?;
     npz.add_array("psi", &params.psi)?;
     npz.finish()?;
+    println!("between/within variance ratio measured in PLDA space: {:.3}", params.measured_ratio);
     println!("wrote {} ({kind:?}, {} dims)", args.out.display(), args.dim);
     Ok(())
-}
-
-/// Between/within variance ratio (traces) of the length-normalised, centred
-/// embeddings: the one number the spherical PLDA needs.
-fn measured_ratio(embeddings: &[Vec<f32>], labels: &[usize]) -> f64 {
-    let rows: Vec<DVector<f64>> = embeddings
-        .iter()
-        .map(|e| {
-            let v = DVector::from_iterator(e.len(), e.iter().map(|&x| x as f64));
-            let n = v.norm();
-            v / n.max(1e-12)
-        })
-        .collect();
-    let (within, between) = class_covariances(&rows, labels);
-    let ratio = between.trace() / within.trace();
-    println!("measured between/within variance ratio: {ratio:.3}");
-    ratio
 }

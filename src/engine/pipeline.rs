@@ -14,7 +14,7 @@ use crate::models::{runtime, ModelError, ModelSet, ModelSetRequest, SessionConfi
 pub struct PipelineConfig {
     pub models: ModelSetRequest,
     pub provider: ProviderOptions,
-    /// Inference threads per model; 0 = all cores.
+    /// Inference threads (embedding workers); 0 = all cores.
     pub threads: usize,
     pub clustering: ClusteringConfig,
 }
@@ -22,7 +22,10 @@ pub struct PipelineConfig {
 #[derive(Clone)]
 pub struct Pipeline {
     pub segmenter: Arc<Segmenter>,
-    pub embedder: Arc<Embedder>,
+    /// One embedder per inference thread, each with its own session: the
+    /// embedding model is ~80 % of the work and runs best one request per
+    /// core rather than one request split over cores.
+    pub embedders: Vec<Arc<Embedder>>,
     /// `None` when the model set has no PLDA: clustering then falls back to
     /// pyannote 3.1's agglomerative clustering.
     pub plda: Option<Arc<Plda>>,
@@ -38,11 +41,19 @@ impl Pipeline {
         } else {
             config.threads
         };
-        let session = |model: &std::path::Path| {
-            runtime::session(&SessionConfig { model: model.to_path_buf(), provider: config.provider.clone(), threads })
+        let session = |model: &std::path::Path, replica: usize| {
+            runtime::session(&SessionConfig {
+                model: model.to_path_buf(),
+                provider: config.provider.clone(),
+                threads: 1,
+                replica,
+            })
         };
-        let segmenter = Arc::new(Segmenter::new(session(&models.segmentation)?)?);
-        let embedder = Arc::new(Embedder::new(session(&models.embedding)?)?);
+        let segmenter = Arc::new(Segmenter::new(session(&models.segmentation, 0)?)?);
+        let embedders = (0..threads)
+            .map(|replica| Ok(Arc::new(Embedder::new(session(&models.embedding, replica)?)?)))
+            .collect::<Result<Vec<_>, ModelError>>()?;
+        let embedder = &embedders[0];
         let plda = match &models.plda {
             Some(path) => {
                 let plda = load_plda(path).map_err(|e| ModelError::Shape { path: path.clone(), reason: e.to_string() })?;
@@ -61,7 +72,7 @@ impl Pipeline {
             }
             None => None,
         };
-        Ok(Self { segmenter, embedder, plda, clustering: config.clustering.clone(), models })
+        Ok(Self { segmenter, embedders, plda, clustering: config.clustering.clone(), models })
     }
 }
 

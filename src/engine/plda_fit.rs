@@ -4,9 +4,11 @@
 //! two-covariance model (mu, tr, psi) in which VBx works.
 //!
 //! Two kinds (docs: reference/baselines.md): "spherical" — training mean
-//! removed, PCA, within-speaker covariance I and between-speaker covariance
-//! ratio·I — and a two-covariance model with both covariances estimated
-//! from the labelled data after the same PCA.
+//! removed, PCA, isotropic within- and between-speaker covariances whose
+//! ratio is measured (or given) — and a two-covariance model with both
+//! covariances estimated in full from the labelled data after the same PCA.
+//! Both are expressed so that VBx sees features whose within-speaker
+//! variance is 1 per dimension, the scale its Fa/Fb were tuned for.
 
 use nalgebra::{DMatrix, DVector, SymmetricEigen};
 use ndarray::{Array1, Array2};
@@ -20,12 +22,15 @@ pub struct PldaParams {
     pub mu: Array1<f64>,
     pub tr: Array2<f64>,
     pub psi: Array1<f64>,
+    /// Between/within variance ratio (traces) measured on the training data.
+    pub measured_ratio: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum PldaKind {
-    /// Within = I, between = ratio · I.
-    Spherical { ratio: f64 },
+    /// Within = σ²·I, between = ratio·σ²·I; σ² is measured, and so is the
+    /// ratio unless given.
+    Spherical { ratio: Option<f64> },
     /// Within and between covariances estimated per dimension pair.
     TwoCovariance,
 }
@@ -107,13 +112,17 @@ pub fn fit(embeddings: &[Vec<f32>], labels: &[usize], dim: usize, kind: PldaKind
     let mean2 = mean(&projected);
     let x2: Vec<DVector<f64>> = projected.iter().map(|p| l2norm_scaled(&(p - &mean2))).collect();
     let mu = mean(&x2);
+    let centred: Vec<DVector<f64>> = x2.iter().map(|x| x - &mu).collect();
+    let (within, between) = class_covariances(&centred, labels);
+    let within_var = within.trace() / dim as f64;
+    let measured_ratio = between.trace() / within.trace();
     let (tr, psi) = match kind {
-        PldaKind::Spherical { ratio } => (DMatrix::identity(dim, dim), DVector::from_element(dim, ratio)),
-        PldaKind::TwoCovariance => {
-            let centred: Vec<DVector<f64>> = x2.iter().map(|x| x - &mu).collect();
-            let (within, between) = class_covariances(&centred, labels);
-            diagonalise(&within, &between)?
-        }
+        // pyannote's W = (trᵀ·tr)⁻¹ = σ²·I and B = ratio·σ²·I.
+        PldaKind::Spherical { ratio } => (
+            DMatrix::identity(dim, dim) / within_var.sqrt(),
+            DVector::from_element(dim, ratio.unwrap_or(measured_ratio)),
+        ),
+        PldaKind::TwoCovariance => diagonalise(&within, &between)?,
     };
     let to_nd1 = |v: &DVector<f64>| Array1::from_iter(v.iter().copied());
     let to_nd2 = |m: &DMatrix<f64>| Array2::from_shape_fn((m.nrows(), m.ncols()), |(r, c)| m[(r, c)]);
@@ -124,6 +133,7 @@ pub fn fit(embeddings: &[Vec<f32>], labels: &[usize], dim: usize, kind: PldaKind
         mu: to_nd1(&mu),
         tr: to_nd2(&tr),
         psi: to_nd1(&psi),
+        measured_ratio,
     })
 }
 

@@ -51,7 +51,7 @@ impl StreamingDiarizer {
         let workers = workers::spawn(
             rx,
             pipeline.segmenter.clone(),
-            pipeline.embedder.clone(),
+            &pipeline.embedders,
             shared.clone(),
             config.batch.max(1),
             config.queue.max(1),

@@ -1,7 +1,7 @@
 //! The concurrent inference path: the caller's thread only slices chunks;
-//! a segmentation thread (batched) streams decoded chunks into an embedding
-//! thread through bounded queues, so both models run at once and a slow
-//! consumer pushes back on the producer instead of growing memory.
+//! a segmentation thread (batched) streams decoded chunks into a pool of
+//! embedding threads through bounded queues, so both models run at once
+//! and a slow consumer pushes back on the producer instead of growing memory.
 
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -46,20 +46,25 @@ impl Shared {
 pub fn spawn(
     jobs: Receiver<ChunkJob>,
     segmenter: Arc<Segmenter>,
-    embedder: Arc<Embedder>,
+    embedders: &[Arc<Embedder>],
     shared: Arc<Shared>,
     batch: usize,
     queue: usize,
 ) -> std::io::Result<Vec<JoinHandle<()>>> {
     let (seg_tx, seg_rx) = crossbeam_channel::bounded::<SegmentedChunk>(queue);
     let seg_shared = shared.clone();
-    let segmentation = std::thread::Builder::new()
+    let mut threads = vec![std::thread::Builder::new()
         .name("speakrs-segment".into())
-        .spawn(move || segmentation_loop(jobs, seg_tx, &segmenter, &seg_shared, batch))?;
-    let embedding = std::thread::Builder::new()
-        .name("speakrs-embed".into())
-        .spawn(move || embedding_loop(seg_rx, &embedder, &shared))?;
-    Ok(vec![segmentation, embedding])
+        .spawn(move || segmentation_loop(jobs, seg_tx, &segmenter, &seg_shared, batch))?];
+    for (i, embedder) in embedders.iter().enumerate() {
+        let (rx, embedder, shared) = (seg_rx.clone(), embedder.clone(), shared.clone());
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("speakrs-embed{i}"))
+                .spawn(move || embedding_loop(rx, &embedder, &shared))?,
+        );
+    }
+    Ok(threads)
 }
 
 fn segmentation_loop(jobs: Receiver<ChunkJob>, out: Sender<SegmentedChunk>, segmenter: &Segmenter, shared: &Shared, batch: usize) {
@@ -92,6 +97,9 @@ fn embedding_loop(chunks: Receiver<SegmentedChunk>, embedder: &Embedder, shared:
         match analyse(&chunk, embedder, &fbank) {
             Ok(analysis) => shared.analyses.lock().unwrap_or_else(|p| p.into_inner()).push(analysis),
             Err(e) => return shared.fail(e),
+        }
+        if shared.error.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+            return;
         }
     }
 }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use ort::environment::Environment;
+use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
 
 use super::provider::{execution_providers, ProviderOptions};
@@ -43,6 +44,9 @@ pub struct SessionConfig {
     pub provider: ProviderOptions,
     /// Intra-op threads; 0 lets ONNX Runtime pick.
     pub threads: usize,
+    /// Distinguishes sessions one pipeline runs side by side (a session
+    /// serialises its runs); replica n of two elements is still shared.
+    pub replica: usize,
 }
 
 /// A session behind a mutex (`Session::run` needs `&mut`), with the model's
@@ -88,7 +92,11 @@ fn create(config: &SessionConfig) -> Result<SharedSession, ModelError> {
     if config.threads > 0 {
         builder = builder.with_intra_threads(config.threads).map_err(|e| fail(e.into()))?;
         builder = builder.with_inter_threads(1).map_err(|e| fail(e.into()))?;
+        // Sessions run side by side on their own threads: spinning pool
+        // threads would only steal the cores the other sessions need.
+        builder = builder.with_config_entry("session.intra_op.allow_spinning", "0").map_err(|e| fail(e.into()))?;
     }
+    builder = builder.with_optimization_level(GraphOptimizationLevel::All).map_err(|e| fail(e.into()))?;
     if !providers.is_empty() {
         builder = builder.with_execution_providers(providers).map_err(|e| {
             let e: ort::Error = e.into();

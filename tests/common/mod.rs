@@ -32,6 +32,7 @@ pub fn session(model: PathBuf, threads: usize) -> std::sync::Arc<gstspeakrs::mod
         model,
         provider: Default::default(),
         threads,
+        replica: 0,
     })
     .unwrap_or_else(|e| panic!("{e}"))
 }

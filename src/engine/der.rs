@@ -1,0 +1,183 @@
+//! Diarization error rate, the strict setting (algorithm.md §9): collar 0,
+//! overlapped speech scored, optimal one-to-one label mapping (Hungarian on
+//! co-occurrence durations). Computed exactly on the union of segment
+//! boundaries, not on sampled frames, like pyannote.metrics.
+
+use std::collections::HashMap;
+use std::ops::AddAssign;
+
+use pathfinding::prelude::{kuhn_munkres, Matrix};
+
+use super::reconstruct::Turn;
+use super::rttm::RttmSegment;
+
+/// A labelled time span in seconds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Segment {
+    pub label: String,
+    pub start: f64,
+    pub end: f64,
+}
+
+impl From<&RttmSegment> for Segment {
+    fn from(s: &RttmSegment) -> Self {
+        Segment {
+            label: s.speaker.clone(),
+            start: s.start,
+            end: s.end(),
+        }
+    }
+}
+
+impl From<&Turn> for Segment {
+    fn from(t: &Turn) -> Self {
+        Segment {
+            label: format!("spk{}", t.speaker),
+            start: t.start,
+            end: t.end,
+        }
+    }
+}
+
+/// Error durations in seconds; add them up over files, then call `der`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct DerComponents {
+    pub missed: f64,
+    pub false_alarm: f64,
+    pub confusion: f64,
+    /// Total reference speech (overlap counted once per speaker).
+    pub total: f64,
+}
+
+impl DerComponents {
+    pub fn error(&self) -> f64 {
+        self.missed + self.false_alarm + self.confusion
+    }
+    /// DER as a fraction (0.1 = 10 %). With no reference speech: 0 when
+    /// there is no error either, else infinity.
+    pub fn der(&self) -> f64 {
+        if self.total > 0.0 {
+            self.error() / self.total
+        } else if self.error() > 0.0 {
+            f64::INFINITY
+        } else {
+            0.0
+        }
+    }
+}
+
+impl AddAssign for DerComponents {
+    fn add_assign(&mut self, o: Self) {
+        self.missed += o.missed;
+        self.false_alarm += o.false_alarm;
+        self.confusion += o.confusion;
+        self.total += o.total;
+    }
+}
+
+/// Label → index, and per-interval active counts.
+fn index_labels(segs: &[Segment]) -> (Vec<usize>, usize) {
+    let mut map: HashMap<&str, usize> = HashMap::new();
+    let ids = segs
+        .iter()
+        .map(|s| {
+            let n = map.len();
+            *map.entry(s.label.as_str()).or_insert(n)
+        })
+        .collect();
+    (ids, map.len())
+}
+
+/// Per elementary interval: (duration, ref counts, hyp counts).
+fn intervals(
+    r: &[Segment],
+    h: &[Segment],
+    rid: &[usize],
+    hid: &[usize],
+    nr: usize,
+    nh: usize,
+) -> Vec<(f64, Vec<u32>, Vec<u32>)> {
+    let valid = |s: &&Segment| s.start.is_finite() && s.end.is_finite() && s.end > s.start;
+    let mut bounds: Vec<f64> = r
+        .iter()
+        .chain(h)
+        .filter(valid)
+        .flat_map(|s| [s.start, s.end])
+        .collect();
+    bounds.sort_by(f64::total_cmp);
+    bounds.dedup();
+    let mut out: Vec<(f64, Vec<u32>, Vec<u32>)> = bounds
+        .windows(2)
+        .map(|w| (w[1] - w[0], vec![0; nr], vec![0; nh]))
+        .collect();
+    let mut add = |segs: &[Segment], ids: &[usize], is_ref: bool| {
+        for (s, &id) in segs.iter().zip(ids).filter(|(s, _)| valid(s)) {
+            let a = bounds.partition_point(|&b| b < s.start);
+            let b = bounds.partition_point(|&b| b < s.end);
+            for iv in &mut out[a..b] {
+                if is_ref {
+                    iv.1[id] += 1
+                } else {
+                    iv.2[id] += 1
+                }
+            }
+        }
+    };
+    add(r, rid, true);
+    add(h, hid, false);
+    out
+}
+
+/// Optimal one-to-one mapping hyp label → ref label maximising the total
+/// co-occurrence (nanosecond integers for the exact Kuhn–Munkres solver).
+fn optimal_mapping(cooc: &[Vec<f64>], nr: usize, nh: usize) -> Vec<Option<usize>> {
+    let mut map = vec![None; nh];
+    if nr == 0 || nh == 0 {
+        return map;
+    }
+    let w = |i: usize, j: usize| (cooc[i][j] * 1e9).round() as i64;
+    if nr <= nh {
+        let (_, a) = kuhn_munkres(&Matrix::from_fn(nr, nh, |(i, j)| w(i, j)));
+        for (i, j) in a.into_iter().enumerate() {
+            map[j] = (cooc[i][j] > 0.0).then_some(i);
+        }
+    } else {
+        let (_, a) = kuhn_munkres(&Matrix::from_fn(nh, nr, |(j, i)| w(i, j)));
+        for (j, i) in a.into_iter().enumerate() {
+            map[j] = (cooc[i][j] > 0.0).then_some(i);
+        }
+    }
+    map
+}
+
+/// Scores `hypothesis` against `reference`. Segments with non-finite or
+/// non-positive extent are ignored.
+pub fn score(reference: &[Segment], hypothesis: &[Segment]) -> DerComponents {
+    let (rid, nr) = index_labels(reference);
+    let (hid, nh) = index_labels(hypothesis);
+    let ivs = intervals(reference, hypothesis, &rid, &hid, nr, nh);
+    let mut cooc = vec![vec![0.0f64; nh]; nr];
+    for (d, rc, hc) in &ivs {
+        for (i, &a) in rc.iter().enumerate().filter(|(_, &a)| a > 0) {
+            for (j, &b) in hc.iter().enumerate().filter(|(_, &b)| b > 0) {
+                cooc[i][j] += d * a.min(b) as f64;
+            }
+        }
+    }
+    let map = optimal_mapping(&cooc, nr, nh);
+    let mut out = DerComponents::default();
+    for (d, rc, hc) in &ivs {
+        let n_ref: u32 = rc.iter().sum();
+        let n_hyp: u32 = hc.iter().sum();
+        let correct: u32 = hc
+            .iter()
+            .zip(&map)
+            .map(|(&b, m)| m.map_or(0, |i| b.min(rc[i])))
+            .sum();
+        out.total += d * n_ref as f64;
+        out.missed += d * n_ref.saturating_sub(n_hyp) as f64;
+        out.false_alarm += d * n_hyp.saturating_sub(n_ref) as f64;
+        out.confusion += d * (n_ref.min(n_hyp) - correct) as f64;
+    }
+    out
+}
