@@ -82,3 +82,17 @@ fn campplus_matches_pytorch_cosine_including_short_input() {
     assert!(embedder.embed(feats.slice(s![0, ..3, ..])).unwrap().is_some());
     assert!(embedder.embed(feats.slice(s![0, ..2, ..])).unwrap().is_none());
 }
+
+#[test]
+fn sliding_log_mel_reuses_frames_exactly() {
+    use gstspeakrs::engine::fbank::SlidingLogMel;
+    let audio = common::npy_f32("models/segmentation_input.npy");
+    let audio = audio.as_slice().unwrap();
+    let fbank = Fbank::new();
+    let mut sliding = SlidingLogMel::default();
+    for start in [0usize, 16_000, 32_000, 40_000, 40_160, 200_000] {
+        let chunk = &audio[start..start + 160_000];
+        let reused = sliding.chunk(&fbank, start, chunk);
+        assert_eq!(reused, fbank.log_mel(chunk), "chunk at {start}");
+    }
+}

@@ -60,7 +60,10 @@ impl Embedder {
     /// Wraps a session after checking it maps `[1, T, 80]` fbank to `[1, D]`.
     pub fn new(session: Arc<SharedSession>) -> Result<Self, ModelError> {
         let mut embedder = Self { session, dimension: 0 };
-        let probe = embedder.run(Array2::<f32>::zeros((200, FBANK_BINS)).view())?;
+        let probe = embedder.run(Array2::<f32>::zeros((200, FBANK_BINS)).view()).map_err(|e| ModelError::Shape {
+            path: embedder.session.path.clone(),
+            reason: format!("not an embedding model taking [N, frames, 80] fbank ({e})"),
+        })?;
         if probe.is_empty() {
             return Err(ModelError::Shape {
                 path: embedder.session.path.clone(),

@@ -139,3 +139,38 @@ fn mel_filters() -> Vec<(usize, Vec<f32>)> {
         })
         .collect()
 }
+
+/// Log-mel of consecutive, overlapping chunks. Chunks 1 s apart share 898
+/// of their 998 frames, and a frame depends only on its own 400 samples,
+/// so the shared frames are copied instead of recomputed (same values).
+#[derive(Default)]
+pub struct SlidingLogMel {
+    previous: Option<(usize, Array2<f32>)>,
+}
+
+impl SlidingLogMel {
+    /// Log-mel of `audio`, a chunk starting at absolute sample `start`.
+    pub fn chunk(&mut self, fbank: &Fbank, start: usize, audio: &[f32]) -> Array2<f32> {
+        let frames = Fbank::num_frames(audio.len());
+        let reusable = match &self.previous {
+            Some((prev_start, prev)) if start > *prev_start && (start - prev_start) % FBANK_SHIFT == 0 => {
+                let shift = (start - prev_start) / FBANK_SHIFT;
+                (prev.nrows() == frames && shift < frames).then_some(shift)
+            }
+            _ => None,
+        };
+        let out = match (reusable, &self.previous) {
+            (Some(shift), Some((_, prev))) => {
+                let kept = frames - shift;
+                let fresh = fbank.log_mel(&audio[kept * FBANK_SHIFT..]);
+                let mut out = Array2::<f32>::zeros((frames, FBANK_BINS));
+                out.slice_mut(ndarray::s![..kept, ..]).assign(&prev.slice(ndarray::s![shift.., ..]));
+                out.slice_mut(ndarray::s![kept.., ..]).assign(&fresh);
+                out
+            }
+            _ => fbank.log_mel(audio),
+        };
+        self.previous = Some((start, out.clone()));
+        out
+    }
+}

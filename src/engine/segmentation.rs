@@ -19,7 +19,10 @@ impl Segmenter {
     /// Wraps a session after checking that it maps `[N, 1, T]` to `[N, F, 7]`.
     pub fn new(session: Arc<SharedSession>) -> Result<Self, ModelError> {
         let segmenter = Self { session };
-        let probe = segmenter.log_probabilities(&[&vec![0.0; 16_000][..]])?;
+        let probe = segmenter.log_probabilities(&[&vec![0.0; 16_000][..]]).map_err(|e| ModelError::Shape {
+            path: segmenter.session.path.clone(),
+            reason: format!("not a segmentation model taking a [N, 1, samples] waveform ({e})"),
+        })?;
         if probe.shape()[2] != POWERSET_CLASSES {
             return Err(ModelError::Shape {
                 path: segmenter.session.path.clone(),

@@ -100,7 +100,7 @@ impl StreamingDiarizer {
     }
 
     fn send(&mut self, audio: Arc<[f32]>) -> Result<(), ModelError> {
-        let job = ChunkJob { index: self.next_chunk, audio };
+        let job = ChunkJob { index: self.next_chunk, start: self.next_chunk * self.step, audio };
         self.next_chunk += 1;
         match &self.jobs {
             Some(tx) if tx.send(job).is_ok() => Ok(()),

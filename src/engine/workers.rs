@@ -12,20 +12,23 @@ use ndarray::{Array2, Axis};
 use super::analysis::{Analyses, ChunkAnalysis};
 use super::config::LOCAL_SPEAKERS;
 use super::embedding::{select_frames, speaker_masks, Embedder};
-use super::fbank::{self, Fbank};
+use super::fbank::{self, Fbank, SlidingLogMel};
 use super::segmentation::{decode_powerset, Segmenter};
 use crate::models::ModelError;
 
 /// A 10 s chunk of 16 kHz audio (zero-padded at the end of the stream).
 pub struct ChunkJob {
     pub index: usize,
+    /// Absolute sample index of the chunk's first sample.
+    pub start: usize,
     pub audio: Arc<[f32]>,
 }
 
 struct SegmentedChunk {
     index: usize,
-    audio: Arc<[f32]>,
     activity: Array2<f32>,
+    /// Log-mel of the whole chunk, not yet mean-normalised.
+    log_mel: Array2<f32>,
 }
 
 /// State shared between the workers and the stream's owner.
@@ -68,6 +71,10 @@ pub fn spawn(
 }
 
 fn segmentation_loop(jobs: Receiver<ChunkJob>, out: Sender<SegmentedChunk>, segmenter: &Segmenter, shared: &Shared, batch: usize) {
+    // Fbank is computed here, where chunks arrive in order, so that the
+    // frames overlapping chunks share are computed once.
+    let fbank = Fbank::new();
+    let mut log_mel = SlidingLogMel::default();
     while let Ok(first) = jobs.recv() {
         // Batch whatever is already queued; never wait for a full batch.
         let mut pending = vec![first];
@@ -83,7 +90,11 @@ fn segmentation_loop(jobs: Receiver<ChunkJob>, out: Sender<SegmentedChunk>, segm
             Err(e) => return shared.fail(e),
         };
         for (job, lp) in pending.into_iter().zip(log_probs.axis_iter(Axis(0))) {
-            let chunk = SegmentedChunk { index: job.index, audio: job.audio, activity: decode_powerset(lp) };
+            let chunk = SegmentedChunk {
+                index: job.index,
+                activity: decode_powerset(lp),
+                log_mel: log_mel.chunk(&fbank, job.start, &job.audio),
+            };
             if out.send(chunk).is_err() {
                 return;
             }
@@ -92,9 +103,8 @@ fn segmentation_loop(jobs: Receiver<ChunkJob>, out: Sender<SegmentedChunk>, segm
 }
 
 fn embedding_loop(chunks: Receiver<SegmentedChunk>, embedder: &Embedder, shared: &Shared) {
-    let fbank = Fbank::new();
     for chunk in chunks {
-        match analyse(&chunk, embedder, &fbank) {
+        match analyse(chunk, embedder) {
             Ok(analysis) => shared.analyses.lock().unwrap_or_else(|p| p.into_inner()).push(analysis),
             Err(e) => return shared.fail(e),
         }
@@ -104,12 +114,12 @@ fn embedding_loop(chunks: Receiver<SegmentedChunk>, embedder: &Embedder, shared:
     }
 }
 
-fn analyse(chunk: &SegmentedChunk, embedder: &Embedder, fbank: &Fbank) -> Result<ChunkAnalysis, ModelError> {
+fn analyse(chunk: SegmentedChunk, embedder: &Embedder) -> Result<ChunkAnalysis, ModelError> {
     let masks = speaker_masks(chunk.activity.view());
     let dimension = embedder.dimension();
     let mut embeddings = Array2::<f32>::from_elem((LOCAL_SPEAKERS, dimension), f32::NAN);
     if masks.iter().any(Option::is_some) {
-        let mut feats = fbank.log_mel(&chunk.audio);
+        let mut feats = chunk.log_mel;
         // Mean over the whole chunk, before the speaker's frames are picked (pyannote).
         fbank::subtract_time_mean(&mut feats);
         for (k, mask) in masks.iter().enumerate() {
@@ -122,5 +132,5 @@ fn analyse(chunk: &SegmentedChunk, embedder: &Embedder, fbank: &Fbank) -> Result
             }
         }
     }
-    Ok(ChunkAnalysis { index: chunk.index, activity: chunk.activity.clone(), embeddings })
+    Ok(ChunkAnalysis { index: chunk.index, activity: chunk.activity, embeddings })
 }
