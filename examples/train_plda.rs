@@ -6,7 +6,8 @@
 //!         [--ratio R] [--speakers DIR] [--out models/campplus-plda.npz]
 //!
 //! Each utterance is cut into 1.5–3 s pieces (a deterministic sequence), as
-//! long as the speaker turns the embeddings of a conversation come from.
+//! long as the speaker turns the embeddings of a conversation come from,
+//! and each piece is embedded the way the pipeline embeds a speaker.
 
 use std::path::PathBuf;
 
@@ -48,6 +49,20 @@ fn parse_args() -> Args {
     args
 }
 
+/// Fbank of one piece as the pipeline computes a speaker's features: log-mel
+/// of the 10 s window around it (as much of it as the utterance has), mean
+/// taken over that window, then the piece's frames picked out.
+fn piece_features(fbank: &Fbank, audio: &[f32], start: usize, len: usize) -> ndarray::Array2<f32> {
+    const WINDOW: usize = 160_000;
+    let window_start = (start + len / 2).saturating_sub(WINDOW / 2).min(audio.len().saturating_sub(WINDOW));
+    let window = &audio[window_start..(window_start + WINDOW).min(audio.len())];
+    let mut feats = fbank.log_mel(window);
+    gstspeakrs::engine::fbank::subtract_time_mean(&mut feats);
+    let first = (start - window_start) / 160;
+    let frames = Fbank::num_frames(len);
+    feats.slice(ndarray::s![first..(first + frames).min(feats.nrows()), ..]).to_owned()
+}
+
 /// Piece lengths in samples, 1.5–3 s, from a fixed linear congruential sequence.
 fn piece_lengths(seed: &mut u64) -> usize {
     *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
@@ -78,7 +93,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             if start + len > audio.len() {
                 break;
             }
-            let feats = fbank.compute(&audio[start..start + len]);
+            let feats = piece_features(&fbank, &audio, start, len);
             if let Some(e) = embedder.embed(feats.view())? {
                 embeddings.push(e);
                 labels.push(label);
