@@ -156,8 +156,11 @@ impl StreamingDiarizer {
 }
 
 impl Drop for StreamingDiarizer {
-    /// Closing the job queue ends both workers; joining leaves no thread behind.
+    /// Cancelling skips queued work, closing the job queue ends the workers,
+    /// and joining leaves no thread behind. (`finish` joins first, so this
+    /// cancels nothing it still needs.)
     fn drop(&mut self) {
+        self.shared.cancelled.store(true, std::sync::atomic::Ordering::Relaxed);
         self.join();
     }
 }

@@ -3,6 +3,7 @@
 //! embedding threads through bounded queues, so both models run at once
 //! and a slow consumer pushes back on the producer instead of growing memory.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -37,6 +38,9 @@ pub struct Shared {
     pub analyses: Mutex<Analyses>,
     /// The first inference error; workers stop at it and the owner reports it.
     pub error: Mutex<Option<ModelError>>,
+    /// Set when the stream is dropped unfinished: queued chunks are skipped
+    /// so that tearing down (a state change to NULL) is prompt.
+    pub cancelled: AtomicBool,
 }
 
 impl Shared {
@@ -76,6 +80,9 @@ fn segmentation_loop(jobs: Receiver<ChunkJob>, out: Sender<SegmentedChunk>, segm
     let fbank = Fbank::new();
     let mut log_mel = SlidingLogMel::default();
     while let Ok(first) = jobs.recv() {
+        if shared.cancelled.load(Ordering::Relaxed) {
+            return;
+        }
         // Batch whatever is already queued; never wait for a full batch.
         let mut pending = vec![first];
         while pending.len() < batch {
@@ -104,6 +111,9 @@ fn segmentation_loop(jobs: Receiver<ChunkJob>, out: Sender<SegmentedChunk>, segm
 
 fn embedding_loop(chunks: Receiver<SegmentedChunk>, embedder: &Embedder, shared: &Shared) {
     for chunk in chunks {
+        if shared.cancelled.load(Ordering::Relaxed) {
+            return;
+        }
         match analyse(chunk, embedder) {
             Ok(analysis) => shared.analyses.lock().unwrap_or_else(|p| p.into_inner()).push(analysis),
             Err(e) => return shared.fail(e),

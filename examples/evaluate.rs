@@ -1,0 +1,171 @@
+//! Evaluation: diarizes every file of one or more eval sets (`index.tsv`
+//! with uri, wav, rttm columns), writes RTTMs and prints DER (collar 0,
+//! overlap scored, optimal mapping) with missed / false alarm / confusion,
+//! xRT (audio seconds per wall second, model loading excluded) and peak RSS.
+//!
+//!     cargo run --release --example evaluate -- --set ../shared/eval/sim-dev [--set …]
+//!         [--mode element|engine] [--out DIR] [--step 1.0] [--clustering vbx|ahc]
+//!         [--plda FILE] [--threads N] [--score-only RTTM_DIR] [--label NAME]
+//!
+//! `--mode element` (default) runs the real `speakrsdiarize` element in
+//! `filesrc ! decodebin ! audioconvert ! speakrsdiarize ! fakesink`;
+//! `--mode engine` calls the engine directly. `--score-only DIR` scores
+//! RTTMs another system wrote (e.g. tools/bench_sherpa.py).
+
+#[path = "evaluate/element_mode.rs"]
+mod element_mode;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use gstspeakrs::engine::clustering::ClusteringConfig;
+use gstspeakrs::engine::der::{score, DerComponents, Segment};
+use gstspeakrs::engine::pipeline::{Pipeline, PipelineConfig};
+use gstspeakrs::engine::rttm::parse_rttm;
+use gstspeakrs::engine::stream::{diarize, StreamConfig};
+use gstspeakrs::engine::wav::read_wav_16k;
+
+pub struct Options {
+    sets: Vec<PathBuf>,
+    mode: String,
+    out: PathBuf,
+    pub step: f64,
+    clustering: String,
+    plda: Option<PathBuf>,
+    pub threads: usize,
+    score_only: Option<PathBuf>,
+    label: String,
+}
+
+fn parse() -> Options {
+    let mut o = Options {
+        sets: Vec::new(),
+        mode: "element".into(),
+        out: std::env::temp_dir().join("speakrs-eval"),
+        step: 1.0,
+        clustering: "vbx".into(),
+        plda: None,
+        threads: 2,
+        score_only: None,
+        label: String::new(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let v = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+        match flag.as_str() {
+            "--set" => o.sets.push(v.into()),
+            "--mode" => o.mode = v,
+            "--out" => o.out = v.into(),
+            "--step" => o.step = v.parse().expect("--step: seconds"),
+            "--clustering" => o.clustering = v,
+            "--plda" => o.plda = Some(v.into()),
+            "--threads" => o.threads = v.parse().expect("--threads: integer"),
+            "--score-only" => o.score_only = Some(v.into()),
+            "--label" => o.label = v,
+            _ => panic!("unknown flag {flag}"),
+        }
+    }
+    if o.label.is_empty() {
+        o.label = match &o.score_only {
+            Some(d) => format!("rttm:{}", d.display()),
+            None => format!("speakrs-{}-{}", o.mode, o.clustering),
+        };
+    }
+    o
+}
+
+pub struct Entry {
+    pub uri: String,
+    pub wav: PathBuf,
+    pub rttm: PathBuf,
+    pub duration: f64,
+}
+
+fn read_index(set: &Path) -> Vec<Entry> {
+    let text = std::fs::read_to_string(set.join("index.tsv")).unwrap_or_else(|e| panic!("{}: {e}", set.display()));
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split('\t').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("index.tsv lacks {name}"));
+    let (u, w, r, d) = (col("uri"), col("wav"), col("rttm"), col("duration_s"));
+    lines
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let c: Vec<&str> = l.split('\t').collect();
+            Entry { uri: c[u].into(), wav: set.join(c[w]), rttm: set.join(c[r]), duration: c[d].parse().unwrap_or(0.0) }
+        })
+        .collect()
+}
+
+pub fn segments(rttm_text: &str) -> Vec<Segment> {
+    parse_rttm(rttm_text).expect("valid RTTM").iter().map(Segment::from).collect()
+}
+
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn main() {
+    let o = parse();
+    let mut config = PipelineConfig { threads: o.threads, ..Default::default() };
+    config.clustering = if o.clustering == "ahc" { ClusteringConfig::ahc() } else { ClusteringConfig::vbx() };
+    config.models.plda = o.plda.clone();
+    let pipeline = match (&o.score_only, o.mode.as_str()) {
+        (None, "engine") => Some(Pipeline::load(&config).unwrap_or_else(|e| panic!("{e}"))),
+        _ => None,
+    };
+    if o.score_only.is_none() && o.mode == "element" {
+        element_mode::init();
+    }
+    println!("| system | set | files | DER | missed | false alarm | confusion | xRT |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for set in &o.sets {
+        let set_name = set.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let out_dir = o.out.join(&set_name);
+        std::fs::create_dir_all(&out_dir).expect("output directory");
+        let (mut total, mut audio, mut wall) = (DerComponents::default(), 0.0, 0.0);
+        let entries = read_index(set);
+        for e in &entries {
+            let hyp_text = if let Some(dir) = &o.score_only {
+                std::fs::read_to_string(dir.join(&set_name).join(format!("{}.rttm", e.uri))).unwrap_or_default()
+            } else {
+                let rttm_path = out_dir.join(format!("{}.rttm", e.uri));
+                let t0 = Instant::now();
+                if let Some(p) = &pipeline {
+                    let samples = read_wav_16k(&e.wav).expect("16 kHz wav");
+                    let stream = StreamConfig { step_seconds: o.step, ..Default::default() };
+                    let d = diarize(p.clone(), &stream, &samples).unwrap_or_else(|err| panic!("{}: {err}", e.uri));
+                    std::fs::write(&rttm_path, d.to_rttm(&e.uri)).expect("write RTTM");
+                } else {
+                    element_mode::run(&o, e, &rttm_path, &config);
+                }
+                wall += t0.elapsed().as_secs_f64();
+                std::fs::read_to_string(&rttm_path).unwrap_or_default()
+            };
+            audio += e.duration;
+            let reference = segments(&std::fs::read_to_string(&e.rttm).expect("reference RTTM"));
+            let c = score(&reference, &segments(&hyp_text));
+            eprintln!("{:<24} DER {:6.2} %", e.uri, 100.0 * c.der());
+            total.missed += c.missed;
+            total.false_alarm += c.false_alarm;
+            total.confusion += c.confusion;
+            total.total += c.total;
+        }
+        let pct = |x: f64| format!("{:.2} %", 100.0 * x / total.total);
+        let xrt = if wall > 0.0 { format!("{:.1}×", audio / wall) } else { "–".into() };
+        println!(
+            "| {} | {set_name} | {} | {} | {} | {} | {} | {xrt} |",
+            o.label,
+            entries.len(),
+            pct(total.error()),
+            pct(total.missed),
+            pct(total.false_alarm),
+            pct(total.confusion)
+        );
+    }
+    println!("peak RSS: {:.0} MiB", peak_rss_mib());
+}

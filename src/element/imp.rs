@@ -1,0 +1,341 @@
+//! GObject / BaseTransform glue of `speakrsdiarize`: properties, caps,
+//! events, queries, state changes. The work lives in feed.rs (input side),
+//! worker.rs (analysis thread), output.rs / meta.rs / messages.rs /
+//! rttm_out.rs (outputs).
+//!
+//! Buffers are never modified: the element queues each input buffer
+//! (`submit_input_buffer`) and hands the very same buffer back
+//! (`generate_output`) with only a GstSpeakrsMeta added, immediately when
+//! `latency` is 0, else once `latency` of newer audio has arrived. Adding a
+//! meta needs a writable buffer, which rules out plain passthrough; making
+//! it writable copies the buffer header only, never the audio memory.
+//!
+//! Panics: gstreamer-rs wraps every vfunc below in `panic_to_error!`, which
+//! turns a panic into an element error instead of unwinding into C; the
+//! engine calls on the worker thread are wrapped in `catch_unwind` there.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_base::subclass::base_transform::GenerateOutputSuccess;
+use gst_base::prelude::*;
+use gst_base::subclass::prelude::*;
+
+use super::feed::Feed;
+use super::messages::{self, Timeline};
+use super::meta::Turns;
+use super::output::Output;
+use super::resample::SampleFormat;
+use super::settings::{self, Settings};
+use super::worker::{Control, Event, Worker};
+use super::{rttm_out, CAT};
+use crate::engine::pipeline::Pipeline;
+use crate::models::ModelError;
+
+/// Analysis commands (≈ buffers) that may wait for the worker thread.
+const QUEUE: usize = 64;
+
+struct State {
+    feed: Feed,
+    output: Output,
+    settings: Settings,
+}
+
+#[derive(Default)]
+pub struct SpeakrsDiarize {
+    settings: Mutex<Settings>,
+    state: Mutex<Option<State>>,
+    /// Outside `state`: FLUSH_START must reach it while the streaming thread
+    /// blocks with the state locked.
+    control: Mutex<Option<Arc<Control>>>,
+    live: AtomicBool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Model errors become element errors whose text is the ModelError's (it
+/// names the file or library and the command that fixes it).
+fn model_error(e: &ModelError) -> gst::ErrorMessage {
+    use gst::ResourceError as R;
+    let kind = match e {
+        ModelError::Missing { .. } => R::NotFound,
+        ModelError::Runtime { .. } => R::NotFound,
+        ModelError::Provider { .. } => R::Settings,
+        ModelError::Checksum { .. } | ModelError::Manifest { .. } | ModelError::Shape { .. } | ModelError::Io { .. } => R::OpenRead,
+        _ => R::Failed,
+    };
+    gst::error_msg!(kind, ("{}", e))
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for SpeakrsDiarize {
+    const NAME: &'static str = "GstSpeakrsDiarize";
+    type Type = super::SpeakrsDiarize;
+    type ParentType = gst_base::BaseTransform;
+}
+
+impl ObjectImpl for SpeakrsDiarize {
+    fn properties() -> &'static [glib::ParamSpec] {
+        settings::properties()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        lock(&self.settings).set(pspec.name(), value);
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        lock(&self.settings).get(pspec.name())
+    }
+}
+
+impl GstObjectImpl for SpeakrsDiarize {}
+
+impl ElementImpl for SpeakrsDiarize {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "Speaker diarization",
+                "Filter/Analyzer/Audio",
+                "Tells who speaks when (pyannote community-1 algorithm, ONNX Runtime); audio passes unchanged",
+                "gst-speakrs contributors",
+            )
+        });
+        Some(&META)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let caps = gst_audio::AudioCapsBuilder::new_interleaved()
+                .format_list([gst_audio::AudioFormat::F32le, gst_audio::AudioFormat::S16le])
+                .build();
+            let pad = |name, dir| gst::PadTemplate::new(name, dir, gst::PadPresence::Always, &caps).unwrap();
+            vec![pad("src", gst::PadDirection::Src), pad("sink", gst::PadDirection::Sink)]
+        });
+        TEMPLATES.as_ref()
+    }
+
+    /// PAUSED → READY first wakes a streaming thread blocked on the worker,
+    /// so that deactivating the pads does not wait for the analysis.
+    fn change_state(&self, transition: gst::StateChange) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        if transition == gst::StateChange::PausedToReady {
+            if let Some(c) = lock(&self.control).as_ref() {
+                c.flush_start();
+            }
+        }
+        self.parent_change_state(transition)
+    }
+}
+
+impl BaseTransformImpl for SpeakrsDiarize {
+    const MODE: gst_base::subclass::BaseTransformMode = gst_base::subclass::BaseTransformMode::AlwaysInPlace;
+    const PASSTHROUGH_ON_SAME_CAPS: bool = false;
+    const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
+
+    /// READY → PAUSED: load the models (errors name the file and the fix)
+    /// and start the analysis thread.
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let settings = lock(&self.settings).clone();
+        let pipeline = Pipeline::load(&settings.pipeline_config()).map_err(|e| model_error(&e))?;
+        let turns = Arc::new(Mutex::new(Turns::default()));
+        let interval = settings.cluster_interval_samples();
+        let on_event = event_handler(self.obj().downgrade(), turns.clone());
+        let worker = Worker::spawn(pipeline, settings.stream_config(), interval, QUEUE, on_event)
+            .map_err(|e| gst::error_msg!(gst::CoreError::Thread, ("Cannot start the analysis thread: {}", e)))?;
+        *lock(&self.control) = Some(worker.control().clone());
+        let state = State { feed: Feed::new(worker), output: Output::new(turns, settings.latency), settings };
+        *lock(&self.state) = Some(state);
+        gst::debug!(CAT, imp = self, "started");
+        Ok(())
+    }
+
+    /// PAUSED → READY: dropping the state joins the worker and the engine's threads.
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        let state = lock(&self.state).take();
+        *lock(&self.control) = None;
+        drop(state);
+        self.live.store(false, Ordering::SeqCst);
+        gst::debug!(CAT, imp = self, "stopped");
+        Ok(())
+    }
+
+    fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
+        let info = gst_audio::AudioInfo::from_caps(incaps).map_err(|_| gst::loggable_error!(CAT, "Invalid caps {}", incaps))?;
+        let format = match info.format() {
+            gst_audio::AudioFormat::F32le => SampleFormat::F32,
+            gst_audio::AudioFormat::S16le => SampleFormat::S16,
+            f => return Err(gst::loggable_error!(CAT, "Unsupported format {:?}", f)),
+        };
+        let mut guard = lock(&self.state);
+        let state = guard.as_mut().ok_or_else(|| gst::loggable_error!(CAT, "Not started"))?;
+        state.feed.set_format(info.rate(), info.channels() as usize, format).map_err(|_| gst::loggable_error!(CAT, "Flushing"))
+    }
+
+    fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
+        let ret = BaseTransformImplExt::parent_query(self, direction, query);
+        if let (true, gst::PadDirection::Src, gst::QueryViewMut::Latency(q)) = (ret, direction, query.view_mut()) {
+            let (live, min, max) = q.result();
+            let latency = lock(&self.settings).latency;
+            if live && latency > gst::ClockTime::ZERO {
+                q.set(live, min + latency, max.map(|m| m + latency));
+            }
+        }
+        ret
+    }
+
+    fn sink_event(&self, event: gst::Event) -> bool {
+        use gst::EventView;
+        match event.view() {
+            EventView::FlushStart(_) => {
+                if let Some(c) = lock(&self.control).as_ref() {
+                    c.flush_start();
+                }
+            }
+            EventView::FlushStop(_) => {
+                if let Some(c) = lock(&self.control).as_ref() {
+                    c.flush_stop();
+                }
+                if let Some(state) = lock(&self.state).as_mut() {
+                    state.output.flush();
+                    state.feed.flush();
+                }
+            }
+            EventView::Eos(_) if !self.drain() => return false,
+            EventView::Gap(gap) => {
+                let (pts, duration) = gap.get();
+                let mut guard = lock(&self.state);
+                if let Some(state) = guard.as_mut() {
+                    if state.feed.gap(pts, duration).is_err() {
+                        return false;
+                    }
+                }
+                return self.queue_or_forward(guard, event);
+            }
+            EventView::Tag(tag) => {
+                let mut guard = lock(&self.state);
+                let Some(state) = guard.as_mut() else { return self.parent_sink_event(event) };
+                let event = state.output.upstream_tags(tag);
+                return self.queue_or_forward(guard, event);
+            }
+            EventView::CustomDownstream(_) => return self.queue_or_forward(lock(&self.state), event),
+            EventView::Segment(seg) => {
+                if let Some(state) = lock(&self.state).as_mut() {
+                    if let Ok(segment) = seg.segment().clone().downcast::<gst::ClockTime>() {
+                        state.feed.set_segment(segment);
+                    }
+                }
+                self.release_all();
+            }
+            _ if event.is_serialized() => self.release_all(),
+            _ => {}
+        }
+        self.parent_sink_event(event)
+    }
+
+    fn submit_input_buffer(&self, is_discont: bool, buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let mut guard = lock(&self.state);
+        let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
+        if state.feed.needs_epoch() {
+            state.feed.live = self.upstream_is_live();
+        }
+        let discont = is_discont || buffer.flags().contains(gst::BufferFlags::DISCONT);
+        let warn = {
+            let map = buffer.map_readable().map_err(|_| gst::FlowError::Error)?;
+            state.feed.buffer(buffer.pts(), discont, &map)?
+        };
+        if let Some(dropped) = warn {
+            let seconds = dropped as f64 / 16_000.0;
+            let details = gst::Structure::builder("speakrs-overrun")
+                .field("dropped-samples", dropped)
+                .field("dropped-seconds", seconds)
+                .build();
+            gst::element_imp_warning!(
+                self,
+                gst::CoreError::TooLazy,
+                ("Speaker analysis is falling behind the live source: {:.1} s of audio replaced by silence so far; try a larger step or a GPU mode", seconds),
+                details: details
+            );
+        }
+        state.output.hold(buffer);
+        Ok(gst::FlowSuccess::Ok)
+    }
+
+    fn generate_output(&self) -> Result<GenerateOutputSuccess, gst::FlowError> {
+        let mut guard = lock(&self.state);
+        let Some(state) = guard.as_mut() else { return Ok(GenerateOutputSuccess::NoOutput) };
+        Ok(match state.output.next(self.obj().src_pad()) {
+            Some(buffer) => GenerateOutputSuccess::Buffer(buffer),
+            None => GenerateOutputSuccess::NoOutput,
+        })
+    }
+}
+
+/// Runs on the worker thread: clustering updates become bus messages and
+/// meta; engine failures become element errors.
+fn event_handler(element: glib::WeakRef<super::SpeakrsDiarize>, turns: Arc<Mutex<Turns>>) -> impl FnMut(Event<Arc<Timeline>>) + Send {
+    move |event| {
+        let Some(element) = element.upgrade() else { return };
+        match event {
+            Event::Update(timeline, d) => {
+                let all = {
+                    let mut turns = lock(&turns);
+                    turns.update(timeline.id, timeline.turns(&d, false));
+                    turns.all()
+                };
+                let _ = element.post_message(messages::diarization_message(element.upcast_ref(), &all, d.num_speakers, false));
+            }
+            Event::Error(message) => {
+                gst::element_error!(element, gst::StreamError::Failed, ("Speaker diarization failed: {}", message));
+            }
+        }
+    }
+}
+
+impl SpeakrsDiarize {
+    fn upstream_is_live(&self) -> bool {
+        let mut q = gst::query::Latency::new();
+        let live = self.obj().sink_pad().peer_query(&mut q) && q.result().0;
+        self.live.store(live, Ordering::SeqCst);
+        live
+    }
+
+    /// Events serialized with held buffers wait behind them.
+    fn queue_or_forward(&self, mut guard: MutexGuard<'_, Option<State>>, event: gst::Event) -> bool {
+        let event = match guard.as_mut() {
+            Some(state) => state.output.hold_event(event),
+            None => Some(event),
+        };
+        drop(guard);
+        event.is_none_or(|e| self.parent_sink_event(e))
+    }
+
+    fn release_all(&self) {
+        if let Some(state) = lock(&self.state).as_mut() {
+            state.output.release_all(self.obj().src_pad());
+        }
+    }
+
+    /// EOS: analyse the tail, post the final message, write the RTTM, then
+    /// release held buffers (they get the final turns). False when flushed.
+    fn drain(&self) -> bool {
+        let mut guard = lock(&self.state);
+        let Some(state) = guard.as_mut() else { return true };
+        let Ok(result) = state.feed.finish() else { return false };
+        let (all, epochs) = state.output.finalize(result.as_ref());
+        let num_speakers = result.as_ref().map_or(0, |(_, d)| d.num_speakers);
+        let obj = self.obj();
+        let _ = obj.post_message(messages::diarization_message(obj.upcast_ref(), &all, num_speakers, true));
+        if let Some(path) = state.settings.rttm_path() {
+            let text = rttm_out::text(&rttm_out::uri_for(&path), result.as_ref(), &all, epochs);
+            if let Err(e) = rttm_out::write_atomic(&path, &text) {
+                gst::element_imp_warning!(self, gst::ResourceError::OpenWrite, ("Cannot write the RTTM to {}: {}", path.display(), e));
+            }
+        }
+        state.output.release_all(obj.src_pad());
+        true
+    }
+}

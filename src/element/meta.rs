@@ -1,0 +1,102 @@
+//! The per-buffer `GstSpeakrsMeta` (a GstCustomMeta, readable from C and
+//! Python with `gst_buffer_get_custom_meta (buf, "GstSpeakrsMeta")`), and the
+//! bookkeeping of which turns are new since the previous buffer.
+//!
+//! Structure fields (documented in the README):
+//! - `turns`: array of `speakrs-turn` structures (see messages.rs) that are
+//!   new or changed since the previous buffer; often empty;
+//! - `speakers`: array of strings, the speakers active within this buffer;
+//!   only when `latency` > 0.
+
+use super::messages::{turn_array, TimedTurn};
+
+pub const META_NAME: &str = "GstSpeakrsMeta";
+
+/// Registers the meta; no tags, so transforms (audioconvert...) keep it.
+pub fn register() {
+    if !gst::meta::CustomMeta::is_registered(META_NAME) {
+        gst::meta::CustomMeta::register_simple(META_NAME);
+    }
+}
+
+pub fn attach(buffer: &mut gst::BufferRef, turns: &[TimedTurn], speakers: Option<&[String]>) {
+    let Ok(mut meta) = gst::meta::CustomMeta::add(buffer, META_NAME) else { return };
+    let s = meta.mut_structure();
+    s.set("turns", turn_array(turns));
+    if let Some(speakers) = speakers {
+        s.set("speakers", gst::Array::new(speakers.iter().map(String::as_str)));
+    }
+}
+
+/// Turns known so far, across engine streams ("epochs": a flush or a
+/// timestamp jump starts a new one).
+#[derive(Debug, Default)]
+pub struct Turns {
+    /// Earlier epochs' turns, as last reported.
+    history: Vec<TimedTurn>,
+    /// The current epoch's latest report.
+    current: Vec<TimedTurn>,
+    epoch: Option<u64>,
+    epochs: usize,
+    /// New or changed turns not yet put on a buffer.
+    pending: Vec<TimedTurn>,
+}
+
+impl Turns {
+    pub fn update(&mut self, epoch: u64, turns: Vec<TimedTurn>) {
+        // A late report from before a flush must not displace the new stream.
+        if self.epoch.is_some_and(|e| epoch < e) {
+            return;
+        }
+        if self.epoch != Some(epoch) {
+            self.history.append(&mut self.current);
+            self.epoch = Some(epoch);
+            self.epochs += 1;
+        }
+        // Re-clustering may relabel or reshape earlier turns: announce those too.
+        let fresh = turns.iter().filter(|t| !self.current.contains(t)).cloned();
+        self.pending.extend(fresh);
+        self.current = turns;
+    }
+
+    pub fn all(&self) -> Vec<TimedTurn> {
+        self.history.iter().chain(&self.current).cloned().collect()
+    }
+
+    /// How many engine streams reported turns.
+    pub fn epochs(&self) -> usize {
+        self.epochs
+    }
+
+    pub fn take_pending(&mut self) -> Vec<TimedTurn> {
+        std::mem::take(&mut self.pending)
+    }
+
+    /// Speakers of the current epoch overlapping `[start, end)` (PTS).
+    pub fn speakers_in(&self, start: gst::ClockTime, end: gst::ClockTime) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for t in self.current.iter().filter(|t| t.start < end && t.end > start) {
+            if !out.contains(&t.speaker) {
+                out.push(t.speaker.clone());
+            }
+        }
+        out
+    }
+
+    /// The speaker speaking longest within `[start, end)`.
+    pub fn dominant_in(&self, start: gst::ClockTime, end: gst::ClockTime) -> Option<String> {
+        let mut best: Option<(&str, gst::ClockTime)> = None;
+        for t in self.current.iter().filter(|t| t.start < end && t.end > start) {
+            let overlap = t.end.min(end) - t.start.max(start);
+            if best.is_none_or(|(_, b)| overlap > b) {
+                best = Some((&t.speaker, overlap));
+            }
+        }
+        best.map(|(s, _)| s.to_string())
+    }
+
+    /// The speaker of the most recently ending known turn.
+    pub fn latest_speaker(&self) -> Option<String> {
+        self.current.iter().max_by_key(|t| (t.end, t.start)).map(|t| t.speaker.clone())
+    }
+}

@@ -1,0 +1,36 @@
+//! The `speakrsdiarize` element: audio passes through untouched while the
+//! analysis path (downmix, 16 kHz, engine on a worker thread) reports who
+//! speaks when, as per-buffer meta, tag / custom events, bus messages and
+//! an RTTM file. See docs/element.md.
+
+use std::sync::LazyLock;
+
+use gst::glib;
+use gst::prelude::*;
+
+mod feed;
+mod imp;
+pub mod messages;
+pub mod meta;
+mod output;
+mod resample;
+mod rttm_out;
+pub mod settings;
+mod worker;
+
+pub use settings::Mode;
+
+static CAT: LazyLock<gst::DebugCategory> =
+    LazyLock::new(|| gst::DebugCategory::new("speakrsdiarize", gst::DebugColorFlags::empty(), Some("Speaker diarization")));
+
+glib::wrapper! {
+    pub struct SpeakrsDiarize(ObjectSubclass<imp::SpeakrsDiarize>) @extends gst_base::BaseTransform, gst::Element, gst::Object;
+}
+
+/// Registers the element, its meta, its tag and the mode enum with `plugin`.
+pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    meta::register();
+    messages::register_tags();
+    Mode::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    gst::Element::register(Some(plugin), "speakrsdiarize", gst::Rank::NONE, SpeakrsDiarize::static_type())
+}

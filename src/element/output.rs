@@ -1,0 +1,149 @@
+//! The output side: buffers held back for `latency`, the meta put on each,
+//! and the tag / speaker-change events sent just before the buffer where
+//! the active speaker changes. Events serialized with held buffers wait in
+//! the same queue, so downstream sees everything in its original order.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use gst::prelude::*;
+
+use super::messages::{self, TimedTurn, Timeline};
+use super::meta::{self, Turns};
+use crate::engine::diarization::Diarization;
+
+enum Held {
+    Buffer(gst::Buffer),
+    Event(gst::Event),
+}
+
+pub struct Output {
+    pub turns: Arc<Mutex<Turns>>,
+    latency: gst::ClockTime,
+    held: VecDeque<Held>,
+    /// End PTS of the newest input buffer: what `latency` is measured against.
+    newest_end: Option<gst::ClockTime>,
+    upstream_tags: Option<gst::TagList>,
+    speaker: Option<String>,
+}
+
+fn lock(turns: &Mutex<Turns>) -> std::sync::MutexGuard<'_, Turns> {
+    turns.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn span(buffer: &gst::BufferRef) -> Option<(gst::ClockTime, gst::ClockTime)> {
+    buffer.pts().map(|p| (p, p + buffer.duration().unwrap_or(gst::ClockTime::ZERO)))
+}
+
+impl Output {
+    pub fn new(turns: Arc<Mutex<Turns>>, latency: gst::ClockTime) -> Self {
+        Self { turns, latency, held: VecDeque::new(), newest_end: None, upstream_tags: None, speaker: None }
+    }
+
+    pub fn hold(&mut self, buffer: gst::Buffer) {
+        if let Some((_, end)) = span(&buffer) {
+            self.newest_end = Some(end);
+        }
+        self.held.push_back(Held::Buffer(buffer));
+    }
+
+    /// Queues a serialized event behind held buffers; returns it when
+    /// nothing is held (forward it now).
+    pub fn hold_event(&mut self, event: gst::Event) -> Option<gst::Event> {
+        if self.held.is_empty() {
+            return Some(event);
+        }
+        self.held.push_back(Held::Event(event));
+        None
+    }
+
+    /// Upstream's tag event, with our speaker tag added; remembered so our
+    /// own tag events carry upstream's tags too.
+    pub fn upstream_tags(&mut self, event: &gst::event::Tag) -> gst::Event {
+        let tags = event.tag_owned();
+        if tags.scope() == gst::TagScope::Stream {
+            self.upstream_tags = Some(tags.clone());
+        }
+        let merged = messages::merge_into_upstream(&tags, self.speaker.as_deref());
+        gst::event::Tag::builder(merged).seqnum(event.seqnum()).build()
+    }
+
+    pub fn flush(&mut self) {
+        self.held.clear();
+        self.newest_end = None;
+    }
+
+    fn releasable(&self, buffer: &gst::Buffer) -> bool {
+        match (span(buffer), self.newest_end) {
+            (Some((_, end)), Some(newest)) if self.latency > gst::ClockTime::ZERO => end + self.latency <= newest,
+            _ => true,
+        }
+    }
+
+    /// The next buffer that may leave, pushing the events queued before it.
+    pub fn next(&mut self, pad: &gst::Pad) -> Option<gst::Buffer> {
+        loop {
+            match self.held.pop_front()? {
+                Held::Event(e) => {
+                    pad.push_event(e);
+                }
+                Held::Buffer(b) if self.releasable(&b) => return Some(self.decorate(pad, b)),
+                Held::Buffer(b) => {
+                    self.held.push_front(Held::Buffer(b));
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Pushes everything held (before a serialized event, or at EOS).
+    pub fn release_all(&mut self, pad: &gst::Pad) {
+        while let Some(item) = self.held.pop_front() {
+            match item {
+                Held::Event(e) => {
+                    pad.push_event(e);
+                }
+                Held::Buffer(b) => {
+                    let b = self.decorate(pad, b);
+                    if pad.push(b).is_err() {
+                        self.held.clear();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds the meta; sends the tag and speaker-change events first when
+    /// the active speaker changes.
+    fn decorate(&mut self, pad: &gst::Pad, mut buffer: gst::Buffer) -> gst::Buffer {
+        let (new_turns, speakers, speaker) = {
+            let mut turns = lock(&self.turns);
+            let new_turns = turns.take_pending();
+            match (self.latency > gst::ClockTime::ZERO, span(&buffer)) {
+                (true, Some((s, e))) => (new_turns, Some(turns.speakers_in(s, e)), turns.dominant_in(s, e)),
+                (true, None) => (new_turns, Some(Vec::new()), None),
+                // Without latency the newest known turn is the best guess.
+                (false, _) => (new_turns, None, turns.latest_speaker()),
+            }
+        };
+        meta::attach(buffer.make_mut(), &new_turns, speakers.as_deref());
+        if let Some(speaker) = speaker.filter(|s| self.speaker.as_ref() != Some(s)) {
+            if let Some(tags) = messages::speaker_tag_event(self.upstream_tags.as_ref(), &speaker) {
+                pad.push_event(tags);
+            }
+            pad.push_event(messages::speaker_change_event(&speaker));
+            self.speaker = Some(speaker);
+        }
+        buffer
+    }
+
+    /// Records the final result; returns all turns (every engine stream)
+    /// and how many engine streams reported.
+    pub fn finalize(&self, result: Option<&(Arc<Timeline>, Diarization)>) -> (Vec<TimedTurn>, usize) {
+        let mut turns = lock(&self.turns);
+        if let Some((timeline, d)) = result {
+            turns.update(timeline.id, timeline.turns(d, true));
+        }
+        (turns.all(), turns.epochs())
+    }
+}

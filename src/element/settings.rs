@@ -1,0 +1,241 @@
+//! Element properties: their specs, the values set, and how they map onto the
+//! engine's configuration. Kept out of imp.rs so the glue stays readable.
+
+use std::path::PathBuf;
+use std::sync::LazyLock;
+
+use gst::glib;
+use gst::prelude::*;
+
+use crate::engine::clustering::ClusteringConfig;
+use crate::engine::pipeline::PipelineConfig;
+use crate::engine::stream::StreamConfig;
+use crate::models::provider::ProviderOptions;
+use crate::models::{self, ModelSetRequest};
+
+/// ONNX Runtime execution provider (the `mode` property).
+#[derive(Debug, Default, Eq, PartialEq, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstSpeakrsMode")]
+pub enum Mode {
+    #[default]
+    #[enum_value(name = "CPU: ONNX Runtime's default provider", nick = "cpu")]
+    Cpu = 0,
+    #[enum_value(name = "CUDA: NVIDIA GPUs (cargo feature `cuda`)", nick = "cuda")]
+    Cuda = 1,
+    #[enum_value(name = "CoreML: Apple Neural Engine / GPU (macOS, cargo feature `coreml`)", nick = "coreml")]
+    CoreMl = 2,
+    #[enum_value(name = "MIGraphX: AMD GPUs via ROCm (cargo feature `migraphx`)", nick = "migraphx")]
+    MiGraphX = 3,
+}
+
+impl From<Mode> for models::Mode {
+    fn from(mode: Mode) -> Self {
+        match mode {
+            Mode::Cpu => models::Mode::Cpu,
+            Mode::Cuda => models::Mode::Cuda,
+            Mode::CoreMl => models::Mode::CoreMl,
+            Mode::MiGraphX => models::Mode::MiGraphX,
+        }
+    }
+}
+
+pub const DEFAULT_STEP: f64 = 1.0;
+pub const DEFAULT_CLUSTER_INTERVAL: gst::ClockTime = gst::ClockTime::from_seconds(30);
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub mode: Mode,
+    pub device_id: u32,
+    pub model_dir: Option<String>,
+    pub segmentation_model: Option<String>,
+    pub embedding_model: Option<String>,
+    pub plda: Option<String>,
+    pub step: f64,
+    pub cluster_interval: gst::ClockTime,
+    pub latency: gst::ClockTime,
+    pub num_speakers: u32,
+    pub min_speakers: u32,
+    pub max_speakers: u32,
+    pub rttm_location: Option<String>,
+    pub threads: u32,
+    pub cache_dir: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Cpu,
+            device_id: 0,
+            model_dir: None,
+            segmentation_model: None,
+            embedding_model: None,
+            plda: None,
+            step: DEFAULT_STEP,
+            cluster_interval: DEFAULT_CLUSTER_INTERVAL,
+            latency: gst::ClockTime::ZERO,
+            num_speakers: 0,
+            min_speakers: 0,
+            max_speakers: 0,
+            rttm_location: None,
+            threads: 0,
+            cache_dir: None,
+        }
+    }
+}
+
+fn path(s: &Option<String>) -> Option<PathBuf> {
+    s.as_deref().filter(|s| !s.is_empty()).map(PathBuf::from)
+}
+
+fn count(n: u32) -> Option<usize> {
+    (n > 0).then_some(n as usize)
+}
+
+impl Settings {
+    pub fn pipeline_config(&self) -> PipelineConfig {
+        PipelineConfig {
+            models: ModelSetRequest {
+                dir: path(&self.model_dir),
+                segmentation: path(&self.segmentation_model),
+                embedding: path(&self.embedding_model),
+                plda: path(&self.plda),
+            },
+            provider: ProviderOptions { mode: self.mode.into(), device_id: self.device_id, cache_dir: path(&self.cache_dir) },
+            threads: self.threads as usize,
+            clustering: ClusteringConfig {
+                num_speakers: count(self.num_speakers),
+                min_speakers: count(self.min_speakers),
+                max_speakers: count(self.max_speakers),
+                ..Default::default()
+            },
+        }
+    }
+
+    pub fn stream_config(&self) -> StreamConfig {
+        StreamConfig { step_seconds: self.step, ..Default::default() }
+    }
+
+    /// Clustering period in 16 kHz samples. With `latency`, buffers only
+    /// carry who speaks in them if clustering runs at least that often.
+    pub fn cluster_interval_samples(&self) -> u64 {
+        let mut interval = self.cluster_interval;
+        if self.latency > gst::ClockTime::ZERO {
+            let wanted = self.latency.max(gst::ClockTime::from_mseconds((self.step * 1000.0) as u64));
+            if interval == gst::ClockTime::ZERO || interval > wanted {
+                interval = wanted;
+            }
+        }
+        interval.nseconds().saturating_mul(16) / 1_000_000
+    }
+
+    pub fn rttm_path(&self) -> Option<PathBuf> {
+        path(&self.rttm_location)
+    }
+
+    pub fn set(&mut self, name: &str, value: &glib::Value) {
+        let string = || value.get::<Option<String>>().expect("type checked upstream");
+        let uint = || value.get::<u32>().expect("type checked upstream");
+        match name {
+            "mode" => self.mode = value.get().expect("type checked upstream"),
+            "device-id" => self.device_id = uint(),
+            "model-dir" => self.model_dir = string(),
+            "segmentation-model" => self.segmentation_model = string(),
+            "embedding-model" => self.embedding_model = string(),
+            "plda" => self.plda = string(),
+            "step" => self.step = value.get().expect("type checked upstream"),
+            "cluster-interval" => self.cluster_interval = gst::ClockTime::from_nseconds(value.get().expect("u64")),
+            "latency" => self.latency = gst::ClockTime::from_nseconds(value.get().expect("u64")),
+            "num-speakers" => self.num_speakers = uint(),
+            "min-speakers" => self.min_speakers = uint(),
+            "max-speakers" => self.max_speakers = uint(),
+            "rttm-location" => self.rttm_location = string(),
+            "threads" => self.threads = uint(),
+            "cache-dir" => self.cache_dir = string(),
+            other => unreachable!("unknown property {other}"),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> glib::Value {
+        match name {
+            "mode" => self.mode.to_value(),
+            "device-id" => self.device_id.to_value(),
+            "model-dir" => self.model_dir.to_value(),
+            "segmentation-model" => self.segmentation_model.to_value(),
+            "embedding-model" => self.embedding_model.to_value(),
+            "plda" => self.plda.to_value(),
+            "step" => self.step.to_value(),
+            "cluster-interval" => self.cluster_interval.nseconds().to_value(),
+            "latency" => self.latency.nseconds().to_value(),
+            "num-speakers" => self.num_speakers.to_value(),
+            "min-speakers" => self.min_speakers.to_value(),
+            "max-speakers" => self.max_speakers.to_value(),
+            "rttm-location" => self.rttm_location.to_value(),
+            "threads" => self.threads.to_value(),
+            "cache-dir" => self.cache_dir.to_value(),
+            other => unreachable!("unknown property {other}"),
+        }
+    }
+}
+
+/// Blurbs naming a run-time default are built once and live for the process
+/// (GObject keeps pointers to them).
+fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}
+
+pub fn properties() -> &'static [glib::ParamSpec] {
+    static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+        let string = |name: &'static str, nick: &'static str, blurb: &'static str| {
+            glib::ParamSpecString::builder(name).nick(nick).blurb(blurb).mutable_ready().build()
+        };
+        let uint = |name: &'static str, nick: &'static str, blurb: &'static str, max: u32| {
+            glib::ParamSpecUInt::builder(name).nick(nick).blurb(blurb).maximum(max).default_value(0).mutable_ready().build()
+        };
+        let model_dir_blurb = leak(format!(
+            "Directory holding the model set; unset or empty means the location the model preparation writes to ({})",
+            models::paths::default_model_dir().display()
+        ));
+        vec![
+            glib::ParamSpecEnum::builder_with_default("mode", Mode::Cpu)
+                .nick("Mode")
+                .blurb("ONNX Runtime execution provider; one the build or library lacks is an error, never a CPU fallback")
+                .mutable_ready()
+                .build(),
+            uint("device-id", "Device ID", "GPU index for the cuda and migraphx modes", i32::MAX as u32),
+            string("model-dir", "Model directory", model_dir_blurb),
+            string("segmentation-model", "Segmentation model", "Overrides the model set's segmentation ONNX file"),
+            string("embedding-model", "Embedding model", "Overrides the model set's speaker-embedding ONNX file"),
+            string("plda", "PLDA", "Overrides the model set's PLDA (.npz file or directory of plda_*.npy)"),
+            glib::ParamSpecDouble::builder("step")
+                .nick("Step")
+                .blurb("Step between 10 s analysis chunks in seconds (1.0 is the reference; larger is faster, coarser)")
+                .minimum(0.1)
+                .maximum(10.0)
+                .default_value(DEFAULT_STEP)
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecUInt64::builder("cluster-interval")
+                .nick("Cluster interval")
+                .blurb("Stream time in ns between global re-clusterings while streaming; 0 = only at EOS")
+                .maximum(u64::MAX - 1)
+                .default_value(DEFAULT_CLUSTER_INTERVAL.nseconds())
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecUInt64::builder("latency")
+                .nick("Latency")
+                .blurb("0: pass buffers at once. > 0: hold audio this many ns so each buffer's meta names who speaks in it (added to the LATENCY query when live)")
+                .maximum(u64::MAX - 1)
+                .default_value(0)
+                .mutable_ready()
+                .build(),
+            uint("num-speakers", "Number of speakers", "Exact number of speakers; 0 = estimate", 1000),
+            uint("min-speakers", "Minimum speakers", "Lower bound on the number of speakers; 0 = none", 1000),
+            uint("max-speakers", "Maximum speakers", "Upper bound on the number of speakers; 0 = none", 1000),
+            string("rttm-location", "RTTM location", "Write the final RTTM to this file at EOS (atomically)"),
+            uint("threads", "Threads", "Inference threads (parallel embedding sessions); 0 = all cores", 1024),
+            string("cache-dir", "Cache directory", "Where the migraphx mode keeps compiled graphs; unset = no cache"),
+        ]
+    });
+    PROPERTIES.as_ref()
+}
