@@ -1,0 +1,100 @@
+//! The mission pipeline on compressed, resampled, multichannel input:
+//! `filesrc ! decodebin ! audioconvert ! speakrsdiarize rttm-location=… ! fakesink`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use gst::prelude::*;
+use gstspeakrs::engine::der::{score, DerComponents, Segment};
+use gstspeakrs::engine::rttm::parse_rttm;
+
+fn init() {
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| {
+        gst::init().unwrap();
+        gstspeakrs::plugin_register_static().unwrap();
+    });
+}
+
+fn run_to_eos(description: &str) {
+    let pipeline = gst::parse::launch(description).unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let bus = pipeline.bus().unwrap();
+    for msg in bus.iter_timed(gst::ClockTime::from_seconds(600)) {
+        match msg.view() {
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => panic!("{description}: {} {:?}", e.error(), e.debug()),
+            _ => {}
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+}
+
+fn tmp(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("speakrs-formats-{}-{name}", std::process::id()))
+}
+
+/// Encodes a 16 kHz mono WAV to another container, rate and channel count.
+fn encode(wav: &Path, caps: &str, encoder: &str, out: &Path) {
+    run_to_eos(&format!(
+        "filesrc location={} ! wavparse ! audioconvert ! audioresample ! {caps} ! {encoder} ! filesink location={}",
+        wav.display(),
+        out.display()
+    ));
+}
+
+/// Diarizes through the mission pipeline and scores against the reference RTTM.
+fn diarize_and_score(input: &Path, reference: &Path) -> DerComponents {
+    let rttm = tmp("out.rttm");
+    run_to_eos(&format!(
+        "filesrc location={} ! decodebin ! audioconvert ! speakrsdiarize rttm-location={} ! fakesink",
+        input.display(),
+        rttm.display()
+    ));
+    let segments = |text: &str| parse_rttm(text).unwrap().iter().map(Segment::from).collect::<Vec<_>>();
+    let ours = segments(&std::fs::read_to_string(&rttm).unwrap());
+    std::fs::remove_file(&rttm).unwrap();
+    score(&segments(&std::fs::read_to_string(reference).unwrap()), &ours)
+}
+
+const FILES: &[(&str, &str)] = &[
+    ("sim-dev", "simdev_003"),
+    ("sim-dev", "simdev_006"),
+    ("sim-dev", "simdev_012"),
+    ("sim-dev", "simdev_017"),
+    ("real", "trn03"),
+    ("real", "falcon_test"),
+];
+
+#[test]
+fn mp3_44k_stereo_der_is_within_one_point_of_the_16k_wav() {
+    common::model_set();
+    init();
+    let (mut wav_total, mut mp3_total) = (DerComponents::default(), DerComponents::default());
+    for (set, uri) in FILES {
+        let dir = common::shared().join("eval").join(set);
+        let (wav, reference) = (dir.join(format!("wav/{uri}.wav")), dir.join(format!("rttm/{uri}.rttm")));
+        let mp3 = tmp(&format!("{uri}.mp3"));
+        encode(&wav, "audio/x-raw,rate=44100,channels=2", "lamemp3enc bitrate=128", &mp3);
+        wav_total += diarize_and_score(&wav, &reference);
+        mp3_total += diarize_and_score(&mp3, &reference);
+        std::fs::remove_file(&mp3).unwrap();
+    }
+    let (wav_der, mp3_der) = (100.0 * wav_total.der(), 100.0 * mp3_total.der());
+    println!("DER over {} files: 16 kHz WAV {wav_der:.2} %, 44.1 kHz stereo MP3 {mp3_der:.2} %", FILES.len());
+    assert!((mp3_der - wav_der).abs() <= 1.0, "MP3 {mp3_der:.2} % vs WAV {wav_der:.2} %");
+}
+
+#[test]
+fn ogg_vorbis_48k_six_channels_is_diarized() {
+    common::model_set();
+    init();
+    let dir = common::shared().join("eval/real");
+    let ogg = tmp("falcon.ogg");
+    encode(&dir.join("wav/falcon_test.wav"), "audio/x-raw,rate=48000,channels=6", "vorbisenc ! oggmux", &ogg);
+    let c = diarize_and_score(&ogg, &dir.join("rttm/falcon_test.rttm"));
+    std::fs::remove_file(&ogg).unwrap();
+    println!("falcon_test as 48 kHz 6-channel Ogg Vorbis: DER {:.2} %", 100.0 * c.der());
+    assert!(c.der() < 0.2, "DER {:.2} %", 100.0 * c.der());
+}
