@@ -168,5 +168,7 @@ fn main() {
             pct(total.confusion)
         );
     }
-    println!("peak RSS: {:.0} MiB", peak_rss_mib());
+    if o.score_only.is_none() {
+        println!("peak RSS: {:.0} MiB", peak_rss_mib());
+    }
 }

@@ -14,9 +14,9 @@ use std::path::PathBuf;
 use gstspeakrs::engine::fbank::Fbank;
 use gstspeakrs::engine::embedding::Embedder;
 use gstspeakrs::models::{runtime, ModelSet, SessionConfig};
+use gstspeakrs::engine::plda::Plda;
 use gstspeakrs::engine::plda_fit::{fit, PldaKind};
 use gstspeakrs::engine::wav::read_wav_16k;
-use ndarray_npy::NpzWriter;
 
 struct Args {
     kind: String,
@@ -107,16 +107,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "twocov" => PldaKind::TwoCovariance,
         other => return Err(format!("unknown --kind {other}").into()),
     };
-    let params = fit(&embeddings, &labels, args.dim, kind)?;
-    let mut npz = NpzWriter::new(std::fs::File::create(&args.out)?);
-    npz.add_array("mean1", &params.mean1)?;
-    npz.add_array("mean2", &params.mean2)?;
-    npz.add_array("lda", &params.lda)?;
-    npz.add_array("mu", &params.mu)?;
-    npz.add_array("tr", &params.tr)?;
-    npz.add_array("psi", &params.psi)?;
-    npz.finish()?;
-    println!("between/within variance ratio measured in PLDA space: {:.3}", params.measured_ratio);
+    let fitted = fit(&embeddings, &labels, args.dim, kind)?;
+    Plda::from_arrays(fitted.arrays)?.save_npz(&args.out)?;
+    println!("between/within variance ratio measured in PLDA space: {:.3}", fitted.measured_ratio);
     println!("wrote {} ({kind:?}, {} dims)", args.out.display(), args.dim);
     Ok(())
 }

@@ -13,6 +13,7 @@ from the timing.
 import argparse
 import csv
 import os
+import resource
 import time
 import wave
 
@@ -57,7 +58,9 @@ def main():
                 for s in result:
                     out.write(f"SPEAKER {row['uri']} 1 {s.start:.3f} {s.end - s.start:.3f} <NA> <NA> "
                               f"SPEAKER_{s.speaker:02d} <NA> <NA>\n")
-    print(f"sherpa-onnx {sherpa_onnx.__version__}: {audio_s:.1f} s audio in {wall_s:.2f} s = {audio_s / wall_s:.1f}x real time")
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"sherpa-onnx {sherpa_onnx.__version__}: {audio_s:.1f} s audio in {wall_s:.2f} s = "
+          f"{audio_s / wall_s:.1f}x real time, peak RSS {peak_mib:.0f} MiB")
 
 
 if __name__ == "__main__":

@@ -13,16 +13,13 @@
 use nalgebra::{DMatrix, DVector, SymmetricEigen};
 use ndarray::{Array1, Array2};
 
-/// The six arrays of pyannote's `xvec_transform.npz` + `plda.npz`.
+use super::plda::PldaArrays;
+
+/// A fitted PLDA and the between/within variance ratio (traces) measured
+/// on the training data.
 #[derive(Debug, Clone)]
-pub struct PldaParams {
-    pub mean1: Array1<f64>,
-    pub mean2: Array1<f64>,
-    pub lda: Array2<f64>,
-    pub mu: Array1<f64>,
-    pub tr: Array2<f64>,
-    pub psi: Array1<f64>,
-    /// Between/within variance ratio (traces) measured on the training data.
+pub struct FittedPlda {
+    pub arrays: PldaArrays,
     pub measured_ratio: f64,
 }
 
@@ -90,7 +87,7 @@ pub fn class_covariances(rows: &[DVector<f64>], labels: &[usize]) -> (DMatrix<f6
 }
 
 /// Fits a PLDA of `dim` dimensions from embeddings with speaker labels.
-pub fn fit(embeddings: &[Vec<f32>], labels: &[usize], dim: usize, kind: PldaKind) -> Result<PldaParams, String> {
+pub fn fit(embeddings: &[Vec<f32>], labels: &[usize], dim: usize, kind: PldaKind) -> Result<FittedPlda, String> {
     if embeddings.len() < 2 || embeddings.len() != labels.len() {
         return Err("need at least two labelled embeddings".into());
     }
@@ -126,15 +123,16 @@ pub fn fit(embeddings: &[Vec<f32>], labels: &[usize], dim: usize, kind: PldaKind
     };
     let to_nd1 = |v: &DVector<f64>| Array1::from_iter(v.iter().copied());
     let to_nd2 = |m: &DMatrix<f64>| Array2::from_shape_fn((m.nrows(), m.ncols()), |(r, c)| m[(r, c)]);
-    Ok(PldaParams {
+    let arrays = PldaArrays {
         mean1: to_nd1(&mean1),
         mean2: to_nd1(&mean2),
         lda: to_nd2(&lda),
         mu: to_nd1(&mu),
         tr: to_nd2(&tr),
         psi: to_nd1(&psi),
-        measured_ratio,
-    })
+        mean1_f32: false,
+    };
+    Ok(FittedPlda { arrays, measured_ratio })
 }
 
 /// `tr`, `psi` with trᵀ·tr = W⁻¹ and trᵀ·diag(1/psi)·tr = B⁻¹ (pyannote's

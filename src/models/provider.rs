@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-#[cfg(any(feature = "cuda", feature = "migraphx", feature = "coreml"))]
+#[cfg(any(feature = "cuda", feature = "migraphx", all(feature = "coreml", target_os = "macos")))]
 use ort::ep::ExecutionProvider;
 use ort::ep::ExecutionProviderDispatch;
 
