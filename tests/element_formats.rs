@@ -98,3 +98,41 @@ fn ogg_vorbis_48k_six_channels_is_diarized() {
     println!("falcon_test as 48 kHz 6-channel Ogg Vorbis: DER {:.2} %", 100.0 * c.der());
     assert!(c.der() < 0.2, "DER {:.2} %", 100.0 * c.der());
 }
+
+#[test]
+fn buffers_held_at_eos_carry_the_final_speakers() {
+    common::model_set();
+    init();
+    let wav = common::shared().join("eval/real/wav/sample.wav");
+    let pipeline = gst::parse::launch(&format!(
+        "filesrc location={} ! decodebin ! audioconvert ! speakrsdiarize latency=2000000000 ! fakesink name=sink signal-handoffs=true",
+        wav.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let last: std::sync::Arc<std::sync::Mutex<Vec<Vec<String>>>> = Default::default();
+    let collected = last.clone();
+    pipeline.by_name("sink").unwrap().connect("handoff", false, move |args| {
+        let buffer = args[1].get::<gst::Buffer>().unwrap();
+        // The sample's last turn (SPEAKER_00 from 27.86 s) covers its last second.
+        if buffer.pts().unwrap() >= gst::ClockTime::from_mseconds(29_000) {
+            let meta = gst::meta::CustomMeta::from_buffer(&buffer, "GstSpeakrsMeta").unwrap();
+            let speakers = meta.structure().get::<gst::Array>("speakers").unwrap();
+            collected.lock().unwrap().push(speakers.iter().map(|v| v.get::<String>().unwrap()).collect());
+        }
+        None
+    });
+    pipeline.set_state(gst::State::Playing).unwrap();
+    for msg in pipeline.bus().unwrap().iter_timed(gst::ClockTime::from_seconds(300)) {
+        match msg.view() {
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => panic!("{}", e.error()),
+            _ => {}
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    let last = last.lock().unwrap();
+    assert!(!last.is_empty());
+    assert!(last.iter().all(|s| s.len() == 1), "held buffers must name the final speaker: {last:?}");
+}

@@ -221,7 +221,11 @@ impl BaseTransformImpl for SpeakrsDiarize {
                 let event = state.output.upstream_tags(tag);
                 return self.queue_or_forward(guard, event);
             }
-            EventView::CustomDownstream(_) => return self.queue_or_forward(lock(&self.state), event),
+            // Stream-group-done precedes EOS: it must not push held buffers
+            // out before the final turns are known.
+            EventView::CustomDownstream(_) | EventView::StreamGroupDone(_) => {
+                return self.queue_or_forward(lock(&self.state), event)
+            }
             EventView::Segment(seg) => {
                 if let Some(state) = lock(&self.state).as_mut() {
                     if let Ok(segment) = seg.segment().clone().downcast::<gst::ClockTime>() {
