@@ -192,6 +192,15 @@ pub fn properties() -> &'static [glib::ParamSpec] {
         let uint = |name: &'static str, nick: &'static str, blurb: &'static str, max: u32| {
             glib::ParamSpecUInt::builder(name).nick(nick).blurb(blurb).maximum(max).default_value(0).mutable_ready().build()
         };
+        let clock_time = |name: &'static str, nick: &'static str, blurb: &'static str, default: gst::ClockTime| {
+            glib::ParamSpecUInt64::builder(name)
+                .nick(nick)
+                .blurb(blurb)
+                .maximum(u64::MAX - 1)
+                .default_value(default.nseconds())
+                .mutable_ready()
+                .build()
+        };
         let model_dir_blurb = leak(format!(
             "Directory holding the model set; unset or empty means the location the model preparation writes to ({})",
             models::paths::default_model_dir().display()
@@ -215,20 +224,18 @@ pub fn properties() -> &'static [glib::ParamSpec] {
                 .default_value(DEFAULT_STEP)
                 .mutable_ready()
                 .build(),
-            glib::ParamSpecUInt64::builder("cluster-interval")
-                .nick("Cluster interval")
-                .blurb("Stream time in ns between global re-clusterings while streaming; 0 = only at EOS")
-                .maximum(u64::MAX - 1)
-                .default_value(DEFAULT_CLUSTER_INTERVAL.nseconds())
-                .mutable_ready()
-                .build(),
-            glib::ParamSpecUInt64::builder("latency")
-                .nick("Latency")
-                .blurb("0: pass buffers at once. > 0: hold audio this many ns so each buffer's meta names who speaks in it (added to the LATENCY query when live)")
-                .maximum(u64::MAX - 1)
-                .default_value(0)
-                .mutable_ready()
-                .build(),
+            clock_time(
+                "cluster-interval",
+                "Cluster interval",
+                "Stream time in ns between global re-clusterings while streaming; 0 = only at EOS",
+                DEFAULT_CLUSTER_INTERVAL,
+            ),
+            clock_time(
+                "latency",
+                "Latency",
+                "0: pass buffers at once. > 0: hold audio this many ns so each buffer's meta names who speaks in it (added to the LATENCY query when live)",
+                gst::ClockTime::ZERO,
+            ),
             uint("num-speakers", "Number of speakers", "Exact number of speakers; 0 = estimate", 1000),
             uint("min-speakers", "Minimum speakers", "Lower bound on the number of speakers; 0 = none", 1000),
             uint("max-speakers", "Maximum speakers", "Upper bound on the number of speakers; 0 = none", 1000),
