@@ -320,7 +320,7 @@ fn turns_match_reference_rttm() {
 /// Tolerance: exact.
 #[test]
 fn agglomerative_constraints_match_pyannote() {
-    use gstspeakrs::engine::ahc::pyannote_agglomerative;
+    use gstspeakrs::engine::agglomerative::pyannote_agglomerative;
     let (emb, seg) = inputs();
     let train = training_indices(emb.view(), seg.view(), 0.2);
     let x = Array2::from_shape_fn((train.len(), 192), |(i, d)| {

@@ -10,7 +10,8 @@
 
 use ndarray::{Array2, Array3, ArrayView1, ArrayView3, Axis};
 
-use super::ahc::{ahc_labels, l2_normalize_f32, pyannote_agglomerative};
+use super::agglomerative::pyannote_agglomerative;
+use super::ahc::{ahc_labels, l2_normalize_f32};
 use super::assign::{argmax_assignment, constrained_assignment, NO_SPEAKER};
 use super::plda::{Plda, PldaError};
 use super::vbx::{cluster_vbx, kmeans, label_means, VbxError, VbxParams};

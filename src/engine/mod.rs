@@ -9,6 +9,7 @@ pub mod plda_fit;
 pub mod wav;
 pub mod workers;
 pub mod count;
+pub mod agglomerative;
 pub mod ahc;
 pub mod plda;
 pub mod vbx;
