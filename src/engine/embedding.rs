@@ -34,13 +34,6 @@ pub fn speaker_masks(activity: ArrayView2<f32>) -> [Option<Vec<bool>>; LOCAL_SPE
     })
 }
 
-/// Number of clean (single-speaker) frames per local speaker: the training filter's input.
-pub fn clean_frame_counts(activity: ArrayView2<f32>) -> [usize; LOCAL_SPEAKERS] {
-    std::array::from_fn(|k| {
-        activity.axis_iter(Axis(0)).filter(|r| r[k] > 0.0 && r.sum() < 1.5).count()
-    })
-}
-
 /// Fbank frames `[selected, 80]` whose segmentation frame is in `mask`.
 /// Fbank frame i maps to segmentation frame floor(i · 589 / 998), as in pyannote.
 pub fn select_frames(fbank: ArrayView2<f32>, mask: &[bool]) -> Array2<f32> {

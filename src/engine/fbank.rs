@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use ndarray::{Array2, ArrayView2, Axis};
+use ndarray::{Array2, Axis};
 use realfft::{RealFftPlanner, RealToComplex};
 
 use super::config::{FBANK_BINS, FBANK_SHIFT, FBANK_WINDOW, SAMPLE_RATE};
@@ -105,13 +105,6 @@ pub fn subtract_time_mean(feats: &mut Array2<f32>) {
     if let Some(mean) = feats.view().mean_axis(Axis(0)) {
         *feats -= &mean;
     }
-}
-
-/// Mean-normalised copy of a window of precomputed log-mel frames.
-pub fn normalised_window(log_mel: ArrayView2<f32>) -> Array2<f32> {
-    let mut feats = log_mel.to_owned();
-    subtract_time_mean(&mut feats);
-    feats
 }
 
 /// Triangular mel filters over FFT bins 0..256 (Nyquist excluded, as Kaldi does).

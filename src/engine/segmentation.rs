@@ -5,7 +5,7 @@ use std::sync::Arc;
 use ndarray::{Array2, Array3, ArrayView2, Axis};
 use ort::value::TensorRef;
 
-use super::config::{FRAMES_PER_CHUNK, LOCAL_SPEAKERS, POWERSET_CLASSES};
+use super::config::{LOCAL_SPEAKERS, POWERSET_CLASSES};
 use crate::models::{ModelError, SharedSession};
 
 /// Local speakers of each powerset class: {}, {0}, {1}, {2}, {0,1}, {0,2}, {1,2}.
@@ -66,9 +66,4 @@ pub fn decode_powerset(log_probs: ArrayView2<f32>) -> Array2<f32> {
         }
     }
     activity
-}
-
-/// Frames the model gives for a full chunk; a sanity bound for callers.
-pub const fn frames_per_chunk() -> usize {
-    FRAMES_PER_CHUNK
 }

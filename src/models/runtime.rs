@@ -60,11 +60,6 @@ impl SharedSession {
     pub fn lock(&self) -> MutexGuard<'_, Session> {
         lock(&self.session)
     }
-
-    /// A string metadata entry of the model, if present.
-    pub fn metadata(&self, key: &str) -> Option<String> {
-        self.lock().metadata().ok().and_then(|m| m.custom(key))
-    }
 }
 
 static SESSIONS: Mutex<Option<HashMap<SessionConfig, Weak<SharedSession>>>> = Mutex::new(None);
