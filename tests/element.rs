@@ -174,12 +174,13 @@ fn flushing_seek_restarts_analysis_and_still_finishes() {
 #[test]
 fn final_message_and_rttm_at_eos_agree_with_offline_engine() {
     let _guard = init();
-    let rttm = tmp("sample.rttm");
-    let out = run(&format!(
-        "filesrc location={} ! wavparse ! speakrsdiarize cluster-interval=10000000000 rttm-location={} ! fakesink",
-        sample_wav().display(),
-        rttm.display()
-    ));
+    let (out, written) = run_with_rttm(
+        "sample.rttm",
+        &format!(
+            "filesrc location={} ! wavparse ! speakrsdiarize cluster-interval=10000000000 rttm-location={{rttm}} ! fakesink",
+            sample_wav().display()
+        ),
+    );
     assert!(out.errors.is_empty(), "{:?}", out.errors);
     assert!(out.final_before_eos, "final message must precede EOS");
     let last = out.messages.last().unwrap();
@@ -195,8 +196,7 @@ fn final_message_and_rttm_at_eos_agree_with_offline_engine() {
         assert!(t.get::<bool>("final").unwrap());
     }
     assert!(out.messages.iter().rev().skip(1).all(|m| !m.get::<bool>("final").unwrap()));
-    let written = std::fs::read_to_string(&rttm).unwrap();
-    std::fs::remove_file(&rttm).unwrap();
+    assert!(!written.is_empty(), "no RTTM written");
     assert_eq!(written.lines().count(), turns.len());
     let offline = offline_rttm(&sample_wav());
     let score = agreement(&parse_rttm(&written), &parse_rttm(&offline));
@@ -207,15 +207,15 @@ fn final_message_and_rttm_at_eos_agree_with_offline_engine() {
 #[test]
 fn stereo_44k_input_gives_nearly_the_same_turns() {
     let _guard = init();
-    let rttm = tmp("stereo.rttm");
-    let out = run(&format!(
-        "filesrc location={} ! wavparse ! audioconvert ! audioresample ! audio/x-raw,rate=44100,channels=2,format=F32LE ! speakrsdiarize rttm-location={} ! fakesink",
-        sample_wav().display(),
-        rttm.display()
-    ));
+    let (out, written) = run_with_rttm(
+        "stereo.rttm",
+        &format!(
+            "filesrc location={} ! wavparse ! audioconvert ! audioresample ! audio/x-raw,rate=44100,channels=2,format=F32LE ! speakrsdiarize rttm-location={{rttm}} ! fakesink",
+            sample_wav().display()
+        ),
+    );
     assert!(out.errors.is_empty(), "{:?}", out.errors);
-    let written = std::fs::read_to_string(&rttm).unwrap();
-    std::fs::remove_file(&rttm).unwrap();
+    assert!(!written.is_empty(), "no RTTM written");
     let (ours, offline) = (parse_rttm(&written), parse_rttm(&offline_rttm(&sample_wav())));
     let score = agreement(&ours, &offline);
     let speech = speech_agreement(&ours, &offline);

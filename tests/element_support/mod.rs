@@ -35,6 +35,16 @@ pub struct Outcome {
     pub final_before_eos: bool,
 }
 
+/// Runs a launch line whose `{rttm}` stands for a fresh temporary RTTM
+/// path; returns the outcome and the RTTM written there (empty if none).
+pub fn run_with_rttm(name: &str, description: &str) -> (Outcome, String) {
+    let rttm = tmp(name);
+    let out = run(&description.replace("{rttm}", &rttm.display().to_string()));
+    let written = std::fs::read_to_string(&rttm).unwrap_or_default();
+    let _ = std::fs::remove_file(&rttm);
+    (out, written)
+}
+
 pub fn run(description: &str) -> Outcome {
     let pipeline = gst::parse::launch(description).unwrap();
     let bus = pipeline.bus().unwrap();
