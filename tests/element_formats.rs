@@ -2,37 +2,21 @@
 //! `filesrc ! decodebin ! audioconvert ! speakrsdiarize rttm-location=… ! fakesink`.
 
 mod common;
+#[allow(dead_code)]
+mod element_support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use element_support::{init, run_with_rttm, tmp};
 
 use gst::prelude::*;
 use gstspeakrs::engine::der::{score, DerComponents, Segment};
 use gstspeakrs::engine::rttm::parse_rttm;
 
-fn init() {
-    static INIT: std::sync::Once = std::sync::Once::new();
-    INIT.call_once(|| {
-        gst::init().unwrap();
-        gstspeakrs::plugin_register_static().unwrap();
-    });
-}
-
+/// Runs a launch line to EOS; any error fails the test.
 fn run_to_eos(description: &str) {
-    let pipeline = gst::parse::launch(description).unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let bus = pipeline.bus().unwrap();
-    for msg in bus.iter_timed(gst::ClockTime::from_seconds(600)) {
-        match msg.view() {
-            gst::MessageView::Eos(_) => break,
-            gst::MessageView::Error(e) => panic!("{description}: {} {:?}", e.error(), e.debug()),
-            _ => {}
-        }
-    }
-    pipeline.set_state(gst::State::Null).unwrap();
-}
-
-fn tmp(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("speakrs-formats-{}-{name}", std::process::id()))
+    let out = element_support::run(description);
+    assert!(out.errors.is_empty(), "{description}: {:?}", out.errors);
 }
 
 /// Encodes a 16 kHz mono WAV to another container, rate and channel count.
@@ -46,15 +30,13 @@ fn encode(wav: &Path, caps: &str, encoder: &str, out: &Path) {
 
 /// Diarizes through the mission pipeline and scores against the reference RTTM.
 fn diarize_and_score(input: &Path, reference: &Path) -> DerComponents {
-    let rttm = tmp("out.rttm");
-    run_to_eos(&format!(
-        "filesrc location={} ! decodebin ! audioconvert ! speakrsdiarize rttm-location={} ! fakesink",
-        input.display(),
-        rttm.display()
-    ));
+    let (out, written) = run_with_rttm(
+        "out.rttm",
+        &format!("filesrc location={} ! decodebin ! audioconvert ! speakrsdiarize rttm-location={{rttm}} ! fakesink", input.display()),
+    );
+    assert!(out.errors.is_empty() && !written.is_empty(), "{}: {:?}", input.display(), out.errors);
     let segments = |text: &str| parse_rttm(text).unwrap().iter().map(Segment::from).collect::<Vec<_>>();
-    let ours = segments(&std::fs::read_to_string(&rttm).unwrap());
-    std::fs::remove_file(&rttm).unwrap();
+    let ours = segments(&written);
     score(&segments(&std::fs::read_to_string(reference).unwrap()), &ours)
 }
 
@@ -70,7 +52,7 @@ const FILES: &[(&str, &str)] = &[
 #[test]
 fn mp3_44k_stereo_der_is_within_one_point_of_the_16k_wav() {
     common::model_set();
-    init();
+    let _guard = init();
     let (mut wav_total, mut mp3_total) = (DerComponents::default(), DerComponents::default());
     for (set, uri) in FILES {
         let dir = common::shared().join("eval").join(set);
@@ -89,7 +71,7 @@ fn mp3_44k_stereo_der_is_within_one_point_of_the_16k_wav() {
 #[test]
 fn ogg_vorbis_48k_six_channels_is_diarized() {
     common::model_set();
-    init();
+    let _guard = init();
     let dir = common::shared().join("eval/real");
     let ogg = tmp("falcon.ogg");
     encode(&dir.join("wav/falcon_test.wav"), "audio/x-raw,rate=48000,channels=6", "vorbisenc ! oggmux", &ogg);
@@ -102,7 +84,7 @@ fn ogg_vorbis_48k_six_channels_is_diarized() {
 #[test]
 fn buffers_held_at_eos_carry_the_final_speakers() {
     common::model_set();
-    init();
+    let _guard = init();
     let wav = common::shared().join("eval/real/wav/sample.wav");
     let pipeline = gst::parse::launch(&format!(
         "filesrc location={} ! decodebin ! audioconvert ! speakrsdiarize latency=2000000000 ! fakesink name=sink signal-handoffs=true",
