@@ -82,22 +82,37 @@ pub struct Entry {
 }
 
 fn read_index(set: &Path) -> Vec<Entry> {
-    let text = std::fs::read_to_string(set.join("index.tsv")).unwrap_or_else(|e| panic!("{}: {e}", set.display()));
+    let text = std::fs::read_to_string(set.join("index.tsv"))
+        .unwrap_or_else(|e| panic!("{}: {e}", set.display()));
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap_or_default().split('\t').collect();
-    let col = |name: &str| header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("index.tsv lacks {name}"));
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| *h == name)
+            .unwrap_or_else(|| panic!("index.tsv lacks {name}"))
+    };
     let (u, w, r, d) = (col("uri"), col("wav"), col("rttm"), col("duration_s"));
     lines
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
             let c: Vec<&str> = l.split('\t').collect();
-            Entry { uri: c[u].into(), wav: set.join(c[w]), rttm: set.join(c[r]), duration: c[d].parse().unwrap_or(0.0) }
+            Entry {
+                uri: c[u].into(),
+                wav: set.join(c[w]),
+                rttm: set.join(c[r]),
+                duration: c[d].parse().unwrap_or(0.0),
+            }
         })
         .collect()
 }
 
 pub fn segments(rttm_text: &str) -> Vec<Segment> {
-    parse_rttm(rttm_text).expect("valid RTTM").iter().map(Segment::from).collect()
+    parse_rttm(rttm_text)
+        .expect("valid RTTM")
+        .iter()
+        .map(Segment::from)
+        .collect()
 }
 
 fn peak_rss_mib() -> f64 {
@@ -111,13 +126,23 @@ fn peak_rss_mib() -> f64 {
 
 fn main() {
     let o = parse();
-    let mut config = PipelineConfig { threads: o.threads, ..Default::default() };
-    config.clustering = if o.clustering == "ahc" { ClusteringConfig::ahc() } else { ClusteringConfig::vbx() };
+    let mut config = PipelineConfig {
+        threads: o.threads,
+        ..Default::default()
+    };
+    config.clustering = if o.clustering == "ahc" {
+        ClusteringConfig::ahc()
+    } else {
+        ClusteringConfig::vbx()
+    };
     config.models.plda = o.plda.clone();
     // Loaded once: the engine mode uses it; in element mode it keeps the
     // shared ONNX Runtime sessions alive between files, so that model
     // loading stays out of the timing as it does for the engine.
-    let loaded = o.score_only.is_none().then(|| Pipeline::load(&config).unwrap_or_else(|e| panic!("{e}")));
+    let loaded = o
+        .score_only
+        .is_none()
+        .then(|| Pipeline::load(&config).unwrap_or_else(|e| panic!("{e}")));
     let pipeline = loaded.as_ref().filter(|_| o.mode == "engine");
     if o.score_only.is_none() && o.mode == "element" {
         element_mode::init();
@@ -125,21 +150,29 @@ fn main() {
     println!("| system | set | files | DER | missed | false alarm | confusion | xRT |");
     println!("|---|---|---|---|---|---|---|---|");
     for set in &o.sets {
-        let set_name = set.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let set_name = set
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let out_dir = o.out.join(&set_name);
         std::fs::create_dir_all(&out_dir).expect("output directory");
         let (mut total, mut audio, mut wall) = (DerComponents::default(), 0.0, 0.0);
         let entries = read_index(set);
         for e in &entries {
             let hyp_text = if let Some(dir) = &o.score_only {
-                std::fs::read_to_string(dir.join(&set_name).join(format!("{}.rttm", e.uri))).unwrap_or_default()
+                std::fs::read_to_string(dir.join(&set_name).join(format!("{}.rttm", e.uri)))
+                    .unwrap_or_default()
             } else {
                 let rttm_path = out_dir.join(format!("{}.rttm", e.uri));
                 let t0 = Instant::now();
                 if let Some(p) = &pipeline {
                     let samples = read_wav_16k(&e.wav).expect("16 kHz wav");
-                    let stream = StreamConfig { step_seconds: o.step, ..Default::default() };
-                    let d = diarize((*p).clone(), &stream, &samples).unwrap_or_else(|err| panic!("{}: {err}", e.uri));
+                    let stream = StreamConfig {
+                        step_seconds: o.step,
+                        ..Default::default()
+                    };
+                    let d = diarize((*p).clone(), &stream, &samples)
+                        .unwrap_or_else(|err| panic!("{}: {err}", e.uri));
                     std::fs::write(&rttm_path, d.to_rttm(&e.uri)).expect("write RTTM");
                 } else {
                     element_mode::run(&o, e, &rttm_path, &config);
@@ -157,7 +190,11 @@ fn main() {
             total.total += c.total;
         }
         let pct = |x: f64| format!("{:.2} %", 100.0 * x / total.total);
-        let xrt = if wall > 0.0 { format!("{:.1}×", audio / wall) } else { "–".into() };
+        let xrt = if wall > 0.0 {
+            format!("{:.1}×", audio / wall)
+        } else {
+            "–".into()
+        };
         println!(
             "| {} | {set_name} | {} | {} | {} | {} | {} | {xrt} |",
             o.label,

@@ -11,12 +11,12 @@
 
 use std::path::PathBuf;
 
-use gstspeakrs::engine::fbank::Fbank;
 use gstspeakrs::engine::embedding::Embedder;
-use gstspeakrs::models::{runtime, ModelSet, SessionConfig};
+use gstspeakrs::engine::fbank::Fbank;
 use gstspeakrs::engine::plda::Plda;
 use gstspeakrs::engine::plda_fit::{fit, PldaKind};
 use gstspeakrs::engine::wav::read_wav_16k;
+use gstspeakrs::models::{runtime, ModelSet, SessionConfig};
 
 struct Args {
     kind: String,
@@ -54,18 +54,24 @@ fn parse_args() -> Args {
 /// taken over that window, then the piece's frames picked out.
 fn piece_features(fbank: &Fbank, audio: &[f32], start: usize, len: usize) -> ndarray::Array2<f32> {
     const WINDOW: usize = 160_000;
-    let window_start = (start + len / 2).saturating_sub(WINDOW / 2).min(audio.len().saturating_sub(WINDOW));
+    let window_start = (start + len / 2)
+        .saturating_sub(WINDOW / 2)
+        .min(audio.len().saturating_sub(WINDOW));
     let window = &audio[window_start..(window_start + WINDOW).min(audio.len())];
     let mut feats = fbank.log_mel(window);
     gstspeakrs::engine::fbank::subtract_time_mean(&mut feats);
     let first = (start - window_start) / 160;
     let frames = Fbank::num_frames(len);
-    feats.slice(ndarray::s![first..(first + frames).min(feats.nrows()), ..]).to_owned()
+    feats
+        .slice(ndarray::s![first..(first + frames).min(feats.nrows()), ..])
+        .to_owned()
 }
 
 /// Piece lengths in samples, 1.5–3 s, from a fixed linear congruential sequence.
 fn piece_lengths(seed: &mut u64) -> usize {
-    *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    *seed = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     let unit = (*seed >> 33) as f64 / (1u64 << 31) as f64;
     (24_000.0 + unit * 24_000.0) as usize
 }
@@ -73,7 +79,12 @@ fn piece_lengths(seed: &mut u64) -> usize {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse_args();
     let models = ModelSet::resolve(&Default::default())?;
-    let session = runtime::session(&SessionConfig { model: models.embedding, provider: Default::default(), threads: 2, replica: 0 })?;
+    let session = runtime::session(&SessionConfig {
+        model: models.embedding,
+        provider: Default::default(),
+        threads: 2,
+        replica: 0,
+    })?;
     let embedder = Embedder::new(session)?;
     let fbank = Fbank::new();
     let index = std::fs::read_to_string(args.speakers.join("utt2spk.tsv"))?;
@@ -101,7 +112,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             start += len;
         }
     }
-    println!("{} embeddings of {} speakers", embeddings.len(), names.len());
+    println!(
+        "{} embeddings of {} speakers",
+        embeddings.len(),
+        names.len()
+    );
     let kind = match args.kind.as_str() {
         "spherical" => PldaKind::Spherical { ratio: args.ratio },
         "twocov" => PldaKind::TwoCovariance,
@@ -109,7 +124,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let fitted = fit(&embeddings, &labels, args.dim, kind)?;
     Plda::from_arrays(fitted.arrays)?.save_npz(&args.out)?;
-    println!("between/within variance ratio measured in PLDA space: {:.3}", fitted.measured_ratio);
+    println!(
+        "between/within variance ratio measured in PLDA space: {:.3}",
+        fitted.measured_ratio
+    );
     println!("wrote {} ({kind:?}, {} dims)", args.out.display(), args.dim);
     Ok(())
 }

@@ -28,10 +28,17 @@ fn passthrough_is_byte_identical_and_meta_is_on_every_buffer() {
     for (bytes, pts, duration, offset) in pushed {
         let out = h.pull().unwrap();
         assert_eq!(out.map_readable().unwrap().as_slice(), &bytes[..]);
-        assert_eq!((out.pts(), out.duration(), out.offset()), (pts, duration, offset));
-        let meta = gst::meta::CustomMeta::from_buffer(&out, "GstSpeakrsMeta").expect("meta on every buffer");
+        assert_eq!(
+            (out.pts(), out.duration(), out.offset()),
+            (pts, duration, offset)
+        );
+        let meta = gst::meta::CustomMeta::from_buffer(&out, "GstSpeakrsMeta")
+            .expect("meta on every buffer");
         assert!(meta.structure().get::<gst::Array>("turns").is_ok());
-        assert!(!meta.structure().has_field("speakers"), "speakers only with latency > 0");
+        assert!(
+            !meta.structure().has_field("speakers"),
+            "speakers only with latency > 0"
+        );
     }
     assert!(h.push_event(gst::event::Eos::new()));
     assert!(h.try_pull().is_none(), "each buffer exactly once");
@@ -47,41 +54,61 @@ fn garbage_audio_flush_and_gap_pass_unchanged_without_panic() {
         vec![f32::NAN; 882],
         [f32::INFINITY, f32::NEG_INFINITY].repeat(441),
         vec![1e30; 882],
-        vec![0.5; 2],                   // one frame
-        vec![0.9; 44100 * 2 * 20],      // 20 s of DC, one buffer
+        vec![0.5; 2],              // one frame
+        vec![0.9; 44100 * 2 * 20], // 20 s of DC, one buffer
         vec![0.0; 8820],
     ];
     let mut pts = gst::ClockTime::ZERO;
     for (i, samples) in pieces.iter().enumerate() {
         let bytes: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
         let mut buffer = gst::Buffer::from_mut_slice(bytes.clone());
-        let duration = gst::ClockTime::from_nseconds(samples.len() as u64 / 2 * 1_000_000_000 / 44100);
+        let duration =
+            gst::ClockTime::from_nseconds(samples.len() as u64 / 2 * 1_000_000_000 / 44100);
         buffer.get_mut().unwrap().set_pts(pts);
         buffer.get_mut().unwrap().set_duration(duration);
         pts += duration;
         h.push(buffer).unwrap();
-        assert_eq!(h.pull().unwrap().map_readable().unwrap().as_slice(), &bytes[..], "piece {i}");
+        assert_eq!(
+            h.pull().unwrap().map_readable().unwrap().as_slice(),
+            &bytes[..],
+            "piece {i}"
+        );
         if i == 2 {
-            assert!(h.push_event(gst::event::Gap::builder(pts).duration(gst::ClockTime::SECOND).build()));
+            assert!(h.push_event(
+                gst::event::Gap::builder(pts)
+                    .duration(gst::ClockTime::SECOND)
+                    .build()
+            ));
             pts += gst::ClockTime::SECOND;
         }
     }
     // A flushing seek back to 0 restarts the analysis; audio keeps flowing.
     assert!(h.push_event(gst::event::FlushStart::new()));
     assert!(h.push_event(gst::event::FlushStop::new(true)));
-    h.push_event(gst::event::Segment::new(&gst::FormattedSegment::<gst::ClockTime>::new()));
-    let bytes: Vec<u8> = [0.25f32; 882].iter().flat_map(|s| s.to_le_bytes()).collect();
+    h.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
+        gst::ClockTime,
+    >::new()));
+    let bytes: Vec<u8> = [0.25f32; 882]
+        .iter()
+        .flat_map(|s| s.to_le_bytes())
+        .collect();
     let mut buffer = gst::Buffer::from_mut_slice(bytes.clone());
     buffer.get_mut().unwrap().set_pts(gst::ClockTime::ZERO);
     h.push(buffer).unwrap();
-    assert_eq!(h.pull().unwrap().map_readable().unwrap().as_slice(), &bytes[..]);
+    assert_eq!(
+        h.pull().unwrap().map_readable().unwrap().as_slice(),
+        &bytes[..]
+    );
     assert!(h.push_event(gst::event::Eos::new()));
 }
 
 #[test]
 fn latency_holds_buffers_and_is_added_to_live_latency() {
     let _guard = init();
-    let element = gst::ElementFactory::make("speakrsdiarize").property("latency", 2_000_000_000u64).build().unwrap();
+    let element = gst::ElementFactory::make("speakrsdiarize")
+        .property("latency", 2_000_000_000u64)
+        .build()
+        .unwrap();
     let mut h = gst_check::Harness::with_element(&element, Some("sink"), Some("src"));
     h.set_upstream_latency(gst::ClockTime::from_mseconds(10));
     h.play();
@@ -89,8 +116,14 @@ fn latency_holds_buffers_and_is_added_to_live_latency() {
     assert_eq!(h.query_latency(), Some(gst::ClockTime::from_mseconds(2010)));
     for i in 0..30u64 {
         let mut buffer = gst::Buffer::from_mut_slice(vec![0u8; 3200]);
-        buffer.get_mut().unwrap().set_pts(gst::ClockTime::from_mseconds(100 * i));
-        buffer.get_mut().unwrap().set_duration(gst::ClockTime::from_mseconds(100));
+        buffer
+            .get_mut()
+            .unwrap()
+            .set_pts(gst::ClockTime::from_mseconds(100 * i));
+        buffer
+            .get_mut()
+            .unwrap()
+            .set_duration(gst::ClockTime::from_mseconds(100));
         h.push(buffer).unwrap();
     }
     // 3 s in, 2 s held back: buffers ending at or before 1 s have left.
@@ -129,7 +162,10 @@ fn live_source_never_blocks_and_overruns_are_reported() {
     }
     let pushed_in = started.elapsed();
     println!("300 s of live audio passed in {pushed_in:?}");
-    assert!(pushed_in < std::time::Duration::from_secs(20), "live input was blocked ({pushed_in:?})");
+    assert!(
+        pushed_in < std::time::Duration::from_secs(20),
+        "live input was blocked ({pushed_in:?})"
+    );
     let warning = bus.iter().find_map(|m| match m.view() {
         gst::MessageView::Warning(w) => w.details().map(|d| d.to_owned()),
         _ => None,
@@ -151,12 +187,21 @@ fn flushing_seek_restarts_analysis_and_still_finishes() {
     pipeline.state(gst::ClockTime::from_seconds(60)).0.unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(500));
-    pipeline.seek_simple(gst::SeekFlags::FLUSH | gst::SeekFlags::ACCURATE, gst::ClockTime::from_seconds(15)).unwrap();
+    pipeline
+        .seek_simple(
+            gst::SeekFlags::FLUSH | gst::SeekFlags::ACCURATE,
+            gst::ClockTime::from_seconds(15),
+        )
+        .unwrap();
     let bus = pipeline.bus().unwrap();
     let mut last = None;
     for msg in bus.iter_timed(gst::ClockTime::from_seconds(600)) {
         match msg.view() {
-            gst::MessageView::Element(e) if e.structure().unwrap().name() == "speakrs-diarization" => last = e.structure().map(|s| s.to_owned()),
+            gst::MessageView::Element(e)
+                if e.structure().unwrap().name() == "speakrs-diarization" =>
+            {
+                last = e.structure().map(|s| s.to_owned())
+            }
             gst::MessageView::Error(e) => panic!("{}", e.error()),
             gst::MessageView::Eos(_) => break,
             _ => {}
@@ -165,10 +210,23 @@ fn flushing_seek_restarts_analysis_and_still_finishes() {
     pipeline.set_state(gst::State::Null).unwrap();
     let last = last.expect("final message");
     assert!(last.get::<bool>("final").unwrap());
-    let starts: Vec<gst::ClockTime> = last.get::<gst::Array>("turns").unwrap().iter()
-        .filter_map(|t| t.get::<gst::Structure>().unwrap().get::<Option<gst::ClockTime>>("start-stream-time").unwrap())
+    let starts: Vec<gst::ClockTime> = last
+        .get::<gst::Array>("turns")
+        .unwrap()
+        .iter()
+        .filter_map(|t| {
+            t.get::<gst::Structure>()
+                .unwrap()
+                .get::<Option<gst::ClockTime>>("start-stream-time")
+                .unwrap()
+        })
         .collect();
-    assert!(starts.iter().any(|s| *s >= gst::ClockTime::from_seconds(15)), "no turns after the seek: {starts:?}");
+    assert!(
+        starts
+            .iter()
+            .any(|s| *s >= gst::ClockTime::from_seconds(15)),
+        "no turns after the seek: {starts:?}"
+    );
 }
 
 #[test]
@@ -190,18 +248,34 @@ fn final_message_and_rttm_at_eos_agree_with_offline_engine() {
     for t in turns.iter() {
         let t = t.get::<gst::Structure>().unwrap();
         assert!(t.get::<String>("speaker").unwrap().starts_with("SPEAKER_"));
-        let (s, e) = (t.get::<Option<gst::ClockTime>>("start-stream-time").unwrap(), t.get::<Option<gst::ClockTime>>("end-stream-time").unwrap());
+        let (s, e) = (
+            t.get::<Option<gst::ClockTime>>("start-stream-time")
+                .unwrap(),
+            t.get::<Option<gst::ClockTime>>("end-stream-time").unwrap(),
+        );
         assert!(s.unwrap() <= e.unwrap());
-        assert_eq!(s, t.get::<Option<gst::ClockTime>>("start-running-time").unwrap());
+        assert_eq!(
+            s,
+            t.get::<Option<gst::ClockTime>>("start-running-time")
+                .unwrap()
+        );
         assert!(t.get::<bool>("final").unwrap());
     }
-    assert!(out.messages.iter().rev().skip(1).all(|m| !m.get::<bool>("final").unwrap()));
+    assert!(out
+        .messages
+        .iter()
+        .rev()
+        .skip(1)
+        .all(|m| !m.get::<bool>("final").unwrap()));
     assert!(!written.is_empty(), "no RTTM written");
     assert_eq!(written.lines().count(), turns.len());
     let offline = offline_rttm(&sample_wav());
     let score = agreement(&parse_rttm(&written), &parse_rttm(&offline));
     println!("element vs offline agreement {score:.4}");
-    assert!(score >= 0.98, "element RTTM differs from offline diarize: {score}");
+    assert!(
+        score >= 0.98,
+        "element RTTM differs from offline diarize: {score}"
+    );
 }
 
 #[test]
@@ -216,12 +290,23 @@ fn stereo_44k_input_gives_nearly_the_same_turns() {
     );
     assert!(out.errors.is_empty(), "{:?}", out.errors);
     assert!(!written.is_empty(), "no RTTM written");
-    let (ours, offline) = (parse_rttm(&written), parse_rttm(&offline_rttm(&sample_wav())));
+    let (ours, offline) = (
+        parse_rttm(&written),
+        parse_rttm(&offline_rttm(&sample_wav())),
+    );
     let score = agreement(&ours, &offline);
     let speech = speech_agreement(&ours, &offline);
-    println!("44.1 kHz stereo vs 16 kHz offline: agreement {score:.4}, speech/non-speech {speech:.4}");
-    assert!(speech >= 0.97, "speech regions moved after resampling: {speech}");
-    assert!(score >= 0.9, "44.1 kHz stereo turns differ too much: {score}");
+    println!(
+        "44.1 kHz stereo vs 16 kHz offline: agreement {score:.4}, speech/non-speech {speech:.4}"
+    );
+    assert!(
+        speech >= 0.97,
+        "speech regions moved after resampling: {speech}"
+    );
+    assert!(
+        score >= 0.9,
+        "44.1 kHz stereo turns differ too much: {score}"
+    );
 }
 
 #[test]
@@ -232,43 +317,90 @@ fn meta_tags_and_speaker_change_events_reach_downstream() {
         sample_wav().display()
     ))
     .unwrap();
-    let sink = pipeline.downcast_ref::<gst::Bin>().unwrap().by_name("sink").unwrap();
+    let sink = pipeline
+        .downcast_ref::<gst::Bin>()
+        .unwrap()
+        .by_name("sink")
+        .unwrap();
     type Seen = (Vec<gst::Structure>, Vec<gst::TagList>, Vec<String>);
     let seen: std::sync::Arc<std::sync::Mutex<Seen>> = Default::default();
     let s = seen.clone();
-    sink.static_pad("sink").unwrap().add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
-        let mut seen = s.lock().unwrap();
-        if let Some(buffer) = info.buffer() {
-            seen.0.push(gst::meta::CustomMeta::from_buffer(buffer, "GstSpeakrsMeta").unwrap().structure().to_owned());
-        } else if let Some(event) = info.event() {
-            match event.view() {
-                gst::EventView::Tag(t) => seen.1.push(t.tag_owned()),
-                gst::EventView::CustomDownstream(c) if c.structure().unwrap().name() == "rstranscribe/speaker-change" => {
-                    seen.2.push(c.structure().unwrap().get::<String>("speaker").unwrap())
+    sink.static_pad("sink").unwrap().add_probe(
+        gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
+        move |_, info| {
+            let mut seen = s.lock().unwrap();
+            if let Some(buffer) = info.buffer() {
+                seen.0.push(
+                    gst::meta::CustomMeta::from_buffer(buffer, "GstSpeakrsMeta")
+                        .unwrap()
+                        .structure()
+                        .to_owned(),
+                );
+            } else if let Some(event) = info.event() {
+                match event.view() {
+                    gst::EventView::Tag(t) => seen.1.push(t.tag_owned()),
+                    gst::EventView::CustomDownstream(c)
+                        if c.structure().unwrap().name() == "rstranscribe/speaker-change" =>
+                    {
+                        seen.2
+                            .push(c.structure().unwrap().get::<String>("speaker").unwrap())
+                    }
+                    _ => {}
                 }
-                _ => {}
             }
-        }
-        gst::PadProbeReturn::Ok
-    });
+            gst::PadProbeReturn::Ok
+        },
+    );
     pipeline.set_state(gst::State::Playing).unwrap();
-    let msg = pipeline.bus().unwrap().timed_pop_filtered(gst::ClockTime::from_seconds(600), &[gst::MessageType::Eos, gst::MessageType::Error]);
+    let msg = pipeline.bus().unwrap().timed_pop_filtered(
+        gst::ClockTime::from_seconds(600),
+        &[gst::MessageType::Eos, gst::MessageType::Error],
+    );
     pipeline.set_state(gst::State::Null).unwrap();
     assert_eq!(msg.unwrap().type_(), gst::MessageType::Eos);
     let (metas, tags, changes) = &*seen.lock().unwrap();
-    let turns: Vec<gst::Structure> = metas.iter().flat_map(|m| m.get::<gst::Array>("turns").unwrap().iter().map(|t| t.get::<gst::Structure>().unwrap()).collect::<Vec<_>>()).collect();
+    let turns: Vec<gst::Structure> = metas
+        .iter()
+        .flat_map(|m| {
+            m.get::<gst::Array>("turns")
+                .unwrap()
+                .iter()
+                .map(|t| t.get::<gst::Structure>().unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect();
     assert!(!turns.is_empty(), "no turns in any meta");
     for t in &turns {
-        for field in ["speaker", "start-stream-time", "end-stream-time", "start-running-time", "end-running-time", "final"] {
+        for field in [
+            "speaker",
+            "start-stream-time",
+            "end-stream-time",
+            "start-running-time",
+            "end-running-time",
+            "final",
+        ] {
             assert!(t.has_field(field), "turn lacks {field}: {t}");
         }
     }
-    assert!(turns.iter().any(|t| t.get::<bool>("final").unwrap()), "final turns reach the held buffers");
-    assert!(metas.iter().any(|m| !m.get::<gst::Array>("speakers").unwrap().is_empty()));
+    assert!(
+        turns.iter().any(|t| t.get::<bool>("final").unwrap()),
+        "final turns reach the held buffers"
+    );
+    assert!(metas
+        .iter()
+        .any(|m| !m.get::<gst::Array>("speakers").unwrap().is_empty()));
     assert!(!changes.is_empty(), "no rstranscribe/speaker-change event");
-    let with_speaker: Vec<&gst::TagList> = tags.iter().filter(|t| t.generic("speaker").is_some()).collect();
+    let with_speaker: Vec<&gst::TagList> = tags
+        .iter()
+        .filter(|t| t.generic("speaker").is_some())
+        .collect();
     assert!(!with_speaker.is_empty(), "no speaker tag");
-    assert!(with_speaker.iter().all(|t| t.get::<gst::tags::Title>().is_some_and(|v| v.get() == "hello")), "upstream tags lost");
+    assert!(
+        with_speaker.iter().all(|t| t
+            .get::<gst::tags::Title>()
+            .is_some_and(|v| v.get() == "hello")),
+        "upstream tags lost"
+    );
 }
 
 #[test]
@@ -277,20 +409,30 @@ fn wrong_mode_and_missing_models_are_element_errors() {
     #[cfg(not(feature = "cuda"))]
     {
         let out = run("audiotestsrc num-buffers=10 ! speakrsdiarize mode=cuda ! fakesink");
-        let (err, text) = out.errors.first().expect("mode=cuda must fail in a CPU build");
+        let (err, text) = out
+            .errors
+            .first()
+            .expect("mode=cuda must fail in a CPU build");
         assert!(err.matches(gst::ResourceError::Settings), "{err:?}");
-        assert!(text.contains("cuda") && text.contains("--features cuda"), "{text}");
+        assert!(
+            text.contains("cuda") && text.contains("--features cuda"),
+            "{text}"
+        );
     }
     let out = run("audiotestsrc num-buffers=10 ! speakrsdiarize model-dir=/nonexistent/speakrs-models ! fakesink");
     let (err, text) = out.errors.first().expect("missing model dir must fail");
     assert!(err.matches(gst::ResourceError::NotFound), "{err:?}");
-    assert!(text.contains("/nonexistent/speakrs-models") && text.contains("setup.sh"), "{text}");
+    assert!(
+        text.contains("/nonexistent/speakrs-models") && text.contains("setup.sh"),
+        "{text}"
+    );
 }
 
 #[test]
 fn state_cycles_leave_no_threads_behind() {
     let _guard = init();
-    let pipeline = gst::parse::launch("audiotestsrc num-buffers=20 ! speakrsdiarize ! fakesink").unwrap();
+    let pipeline =
+        gst::parse::launch("audiotestsrc num-buffers=20 ! speakrsdiarize ! fakesink").unwrap();
     let cycle = || {
         pipeline.set_state(gst::State::Playing).unwrap();
         let _ = pipeline.state(gst::ClockTime::from_seconds(60));
@@ -304,5 +446,8 @@ fn state_cycles_leave_no_threads_behind() {
     let (after, ours) = threads();
     println!("threads: {before} before, {after} after 100 cycles");
     assert_eq!(ours, 0, "speakrs threads left running");
-    assert!(after <= before + 2, "{after} threads after 100 cycles, {before} before");
+    assert!(
+        after <= before + 2,
+        "{after} threads after 100 cycles, {before} before"
+    );
 }

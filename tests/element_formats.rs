@@ -34,10 +34,24 @@ fn diarize_and_score(input: &Path, reference: &Path) -> DerComponents {
         "out.rttm",
         &format!("filesrc location={} ! decodebin ! audioconvert ! speakrsdiarize rttm-location={{rttm}} ! fakesink", input.display()),
     );
-    assert!(out.errors.is_empty() && !written.is_empty(), "{}: {:?}", input.display(), out.errors);
-    let segments = |text: &str| parse_rttm(text).unwrap().iter().map(Segment::from).collect::<Vec<_>>();
+    assert!(
+        out.errors.is_empty() && !written.is_empty(),
+        "{}: {:?}",
+        input.display(),
+        out.errors
+    );
+    let segments = |text: &str| {
+        parse_rttm(text)
+            .unwrap()
+            .iter()
+            .map(Segment::from)
+            .collect::<Vec<_>>()
+    };
     let ours = segments(&written);
-    score(&segments(&std::fs::read_to_string(reference).unwrap()), &ours)
+    score(
+        &segments(&std::fs::read_to_string(reference).unwrap()),
+        &ours,
+    )
 }
 
 const FILES: &[(&str, &str)] = &[
@@ -56,16 +70,30 @@ fn mp3_44k_stereo_der_is_within_one_point_of_the_16k_wav() {
     let (mut wav_total, mut mp3_total) = (DerComponents::default(), DerComponents::default());
     for (set, uri) in FILES {
         let dir = common::shared().join("eval").join(set);
-        let (wav, reference) = (dir.join(format!("wav/{uri}.wav")), dir.join(format!("rttm/{uri}.rttm")));
+        let (wav, reference) = (
+            dir.join(format!("wav/{uri}.wav")),
+            dir.join(format!("rttm/{uri}.rttm")),
+        );
         let mp3 = tmp(&format!("{uri}.mp3"));
-        encode(&wav, "audio/x-raw,rate=44100,channels=2", "lamemp3enc bitrate=128", &mp3);
+        encode(
+            &wav,
+            "audio/x-raw,rate=44100,channels=2",
+            "lamemp3enc bitrate=128",
+            &mp3,
+        );
         wav_total += diarize_and_score(&wav, &reference);
         mp3_total += diarize_and_score(&mp3, &reference);
         std::fs::remove_file(&mp3).unwrap();
     }
     let (wav_der, mp3_der) = (100.0 * wav_total.der(), 100.0 * mp3_total.der());
-    println!("DER over {} files: 16 kHz WAV {wav_der:.2} %, 44.1 kHz stereo MP3 {mp3_der:.2} %", FILES.len());
-    assert!((mp3_der - wav_der).abs() <= 1.0, "MP3 {mp3_der:.2} % vs WAV {wav_der:.2} %");
+    println!(
+        "DER over {} files: 16 kHz WAV {wav_der:.2} %, 44.1 kHz stereo MP3 {mp3_der:.2} %",
+        FILES.len()
+    );
+    assert!(
+        (mp3_der - wav_der).abs() <= 1.0,
+        "MP3 {mp3_der:.2} % vs WAV {wav_der:.2} %"
+    );
 }
 
 #[test]
@@ -74,10 +102,18 @@ fn ogg_vorbis_48k_six_channels_is_diarized() {
     let _guard = init();
     let dir = common::shared().join("eval/real");
     let ogg = tmp("falcon.ogg");
-    encode(&dir.join("wav/falcon_test.wav"), "audio/x-raw,rate=48000,channels=6", "vorbisenc ! oggmux", &ogg);
+    encode(
+        &dir.join("wav/falcon_test.wav"),
+        "audio/x-raw,rate=48000,channels=6",
+        "vorbisenc ! oggmux",
+        &ogg,
+    );
     let c = diarize_and_score(&ogg, &dir.join("rttm/falcon_test.rttm"));
     std::fs::remove_file(&ogg).unwrap();
-    println!("falcon_test as 48 kHz 6-channel Ogg Vorbis: DER {:.2} %", 100.0 * c.der());
+    println!(
+        "falcon_test as 48 kHz 6-channel Ogg Vorbis: DER {:.2} %",
+        100.0 * c.der()
+    );
     assert!(c.der() < 0.2, "DER {:.2} %", 100.0 * c.der());
 }
 
@@ -95,18 +131,30 @@ fn buffers_held_at_eos_carry_the_final_speakers() {
     .unwrap();
     let last: std::sync::Arc<std::sync::Mutex<Vec<Vec<String>>>> = Default::default();
     let collected = last.clone();
-    pipeline.by_name("sink").unwrap().connect("handoff", false, move |args| {
-        let buffer = args[1].get::<gst::Buffer>().unwrap();
-        // The sample's last turn (SPEAKER_00 from 27.86 s) covers its last second.
-        if buffer.pts().unwrap() >= gst::ClockTime::from_mseconds(29_000) {
-            let meta = gst::meta::CustomMeta::from_buffer(&buffer, "GstSpeakrsMeta").unwrap();
-            let speakers = meta.structure().get::<gst::Array>("speakers").unwrap();
-            collected.lock().unwrap().push(speakers.iter().map(|v| v.get::<String>().unwrap()).collect());
-        }
-        None
-    });
+    pipeline
+        .by_name("sink")
+        .unwrap()
+        .connect("handoff", false, move |args| {
+            let buffer = args[1].get::<gst::Buffer>().unwrap();
+            // The sample's last turn (SPEAKER_00 from 27.86 s) covers its last second.
+            if buffer.pts().unwrap() >= gst::ClockTime::from_mseconds(29_000) {
+                let meta = gst::meta::CustomMeta::from_buffer(&buffer, "GstSpeakrsMeta").unwrap();
+                let speakers = meta.structure().get::<gst::Array>("speakers").unwrap();
+                collected.lock().unwrap().push(
+                    speakers
+                        .iter()
+                        .map(|v| v.get::<String>().unwrap())
+                        .collect(),
+                );
+            }
+            None
+        });
     pipeline.set_state(gst::State::Playing).unwrap();
-    for msg in pipeline.bus().unwrap().iter_timed(gst::ClockTime::from_seconds(300)) {
+    for msg in pipeline
+        .bus()
+        .unwrap()
+        .iter_timed(gst::ClockTime::from_seconds(300))
+    {
         match msg.view() {
             gst::MessageView::Eos(_) => break,
             gst::MessageView::Error(e) => panic!("{}", e.error()),
@@ -116,5 +164,8 @@ fn buffers_held_at_eos_carry_the_final_speakers() {
     pipeline.set_state(gst::State::Null).unwrap();
     let last = last.lock().unwrap();
     assert!(!last.is_empty());
-    assert!(last.iter().all(|s| s.len() == 1), "held buffers must name the final speaker: {last:?}");
+    assert!(
+        last.iter().all(|s| s.len() == 1),
+        "held buffers must name the final speaker: {last:?}"
+    );
 }

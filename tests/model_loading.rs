@@ -23,13 +23,19 @@ fn copy_of_default_set(name: &str) -> PathBuf {
 }
 
 fn resolve(dir: &Path) -> Result<ModelSet, ModelError> {
-    ModelSet::resolve(&ModelSetRequest { dir: Some(dir.into()), ..Default::default() })
+    ModelSet::resolve(&ModelSetRequest {
+        dir: Some(dir.into()),
+        ..Default::default()
+    })
 }
 
 #[test]
 fn default_set_has_a_manifest_and_verifies() {
     let set = common::model_set();
-    assert!(set.dir.join("manifest.json").exists(), "scripts/setup.sh writes manifest.json");
+    assert!(
+        set.dir.join("manifest.json").exists(),
+        "scripts/setup.sh writes manifest.json"
+    );
     assert!(set.plda.is_some(), "the default set ships a PLDA for VBx");
 }
 
@@ -40,13 +46,19 @@ fn missing_model_file_is_named_with_the_fix() {
     let err = resolve(&dir).unwrap_err();
     assert!(matches!(err, ModelError::Missing { .. }), "{err}");
     let msg = err.to_string();
-    assert!(msg.contains("campplus.onnx") && msg.contains(SETUP_COMMAND), "{msg}");
+    assert!(
+        msg.contains("campplus.onnx") && msg.contains(SETUP_COMMAND),
+        "{msg}"
+    );
 }
 
 #[test]
 fn missing_directory_is_reported() {
     let err = resolve(Path::new("/nonexistent/speakrs-models")).unwrap_err();
-    assert!(err.to_string().contains("/nonexistent/speakrs-models"), "{err}");
+    assert!(
+        err.to_string().contains("/nonexistent/speakrs-models"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -59,7 +71,10 @@ fn corrupted_model_fails_its_checksum() {
     std::fs::write(&path, bytes).unwrap();
     let err = resolve(&dir).unwrap_err();
     assert!(matches!(err, ModelError::Checksum { .. }), "{err}");
-    assert!(err.to_string().contains("segmentation-3.0.onnx") && err.to_string().contains("sha256"), "{err}");
+    assert!(
+        err.to_string().contains("segmentation-3.0.onnx") && err.to_string().contains("sha256"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -68,18 +83,26 @@ fn truncated_model_fails_its_checksum() {
     let path = dir.join("campplus.onnx");
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() / 3]).unwrap();
-    assert!(matches!(resolve(&dir).unwrap_err(), ModelError::Checksum { .. }));
+    assert!(matches!(
+        resolve(&dir).unwrap_err(),
+        ModelError::Checksum { .. }
+    ));
 }
 
 #[test]
 fn model_of_the_wrong_shape_is_refused() {
     let set = common::model_set();
     let config = PipelineConfig {
-        models: ModelSetRequest { segmentation: Some(set.embedding.clone()), ..Default::default() },
+        models: ModelSetRequest {
+            segmentation: Some(set.embedding.clone()),
+            ..Default::default()
+        },
         threads: 1,
         ..Default::default()
     };
-    let err = Pipeline::load(&config).err().expect("CAM++ is no segmentation model");
+    let err = Pipeline::load(&config)
+        .err()
+        .expect("CAM++ is no segmentation model");
     assert!(matches!(err, ModelError::Shape { .. }), "{err}");
     assert!(err.to_string().contains("campplus.onnx"), "{err}");
 }
@@ -89,19 +112,42 @@ fn plda_with_wrong_dimensions_or_nan_is_refused() {
     let dir = copy_of_default_set("plda");
     // The reference PLDA of pyannote's VBx test has 192-d input like CAM++: fine.
     // A PLDA for 256-d WeSpeaker embeddings is not.
-    let mut wrong = ndarray_npy::NpzWriter::new(std::fs::File::create(dir.join("bad.npz")).unwrap());
-    wrong.add_array("mean1", &ndarray::Array1::<f64>::zeros(256)).unwrap();
-    wrong.add_array("mean2", &ndarray::Array1::<f64>::zeros(128)).unwrap();
-    wrong.add_array("lda", &ndarray::Array2::<f64>::eye(256).slice(ndarray::s![.., ..128]).to_owned()).unwrap();
-    wrong.add_array("mu", &ndarray::Array1::<f64>::zeros(128)).unwrap();
-    wrong.add_array("tr", &ndarray::Array2::<f64>::eye(128)).unwrap();
-    wrong.add_array("psi", &ndarray::Array1::<f64>::from_elem(128, f64::NAN)).unwrap();
+    let mut wrong =
+        ndarray_npy::NpzWriter::new(std::fs::File::create(dir.join("bad.npz")).unwrap());
+    wrong
+        .add_array("mean1", &ndarray::Array1::<f64>::zeros(256))
+        .unwrap();
+    wrong
+        .add_array("mean2", &ndarray::Array1::<f64>::zeros(128))
+        .unwrap();
+    wrong
+        .add_array(
+            "lda",
+            &ndarray::Array2::<f64>::eye(256)
+                .slice(ndarray::s![.., ..128])
+                .to_owned(),
+        )
+        .unwrap();
+    wrong
+        .add_array("mu", &ndarray::Array1::<f64>::zeros(128))
+        .unwrap();
+    wrong
+        .add_array("tr", &ndarray::Array2::<f64>::eye(128))
+        .unwrap();
+    wrong
+        .add_array("psi", &ndarray::Array1::<f64>::from_elem(128, f64::NAN))
+        .unwrap();
     wrong.finish().unwrap();
     let config = PipelineConfig {
-        models: ModelSetRequest { plda: Some(dir.join("bad.npz")), ..Default::default() },
+        models: ModelSetRequest {
+            plda: Some(dir.join("bad.npz")),
+            ..Default::default()
+        },
         threads: 1,
         ..Default::default()
     };
-    let err = Pipeline::load(&config).err().expect("bad PLDA must be refused");
+    let err = Pipeline::load(&config)
+        .err()
+        .expect("bad PLDA must be refused");
     assert!(err.to_string().contains("bad.npz"), "{err}");
 }

@@ -11,13 +11,18 @@ use ndarray::{s, Axis, Ix2, Ix3};
 
 fn max_abs_diff(a: ndarray::ArrayViewD<f32>, b: ndarray::ArrayViewD<f32>) -> f32 {
     assert_eq!(a.shape(), b.shape());
-    a.iter().zip(b.iter()).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b.iter())
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 #[test]
 fn fbank_matches_torchaudio_kaldi_within_1e_3() {
     let fbank = Fbank::new();
-    let waves = npy_f32("models/fbank_input_waveforms.npy").into_dimensionality::<Ix2>().unwrap();
+    let waves = npy_f32("models/fbank_input_waveforms.npy")
+        .into_dimensionality::<Ix2>()
+        .unwrap();
     let expected = npy_f32("models/fbank_output.npy");
     let mut worst = 0f32;
     for (i, wave) in waves.axis_iter(Axis(0)).enumerate() {
@@ -28,7 +33,14 @@ fn fbank_matches_torchaudio_kaldi_within_1e_3() {
     let short = npy_f32("models/fbank_short_waveform.npy");
     let ours = fbank.compute(short.as_slice().unwrap());
     let reference = npy_f32("models/fbank_short_output.npy");
-    worst = worst.max(max_abs_diff(ours.view().into_dyn(), reference.view().into_shape_with_order(ours.dim()).unwrap().into_dyn()));
+    worst = worst.max(max_abs_diff(
+        ours.view().into_dyn(),
+        reference
+            .view()
+            .into_shape_with_order(ours.dim())
+            .unwrap()
+            .into_dyn(),
+    ));
     println!("fbank max |delta| = {worst:.2e}");
     assert!(worst <= 1e-3, "fbank max |delta| {worst} > 1e-3");
 }
@@ -36,25 +48,48 @@ fn fbank_matches_torchaudio_kaldi_within_1e_3() {
 #[test]
 fn segmentation_matches_pytorch_argmax_and_probabilities() {
     let segmenter = Segmenter::new(session(model_set().segmentation, 2)).unwrap();
-    let input = npy_f32("models/segmentation_input.npy").into_dimensionality::<Ix3>().unwrap();
-    let expected = npy_f32("models/segmentation_output.npy").into_dimensionality::<Ix3>().unwrap();
-    let chunks: Vec<&[f32]> = input.axis_iter(Axis(0)).map(|c| c.to_slice().unwrap()).collect();
+    let input = npy_f32("models/segmentation_input.npy")
+        .into_dimensionality::<Ix3>()
+        .unwrap();
+    let expected = npy_f32("models/segmentation_output.npy")
+        .into_dimensionality::<Ix3>()
+        .unwrap();
+    let chunks: Vec<&[f32]> = input
+        .axis_iter(Axis(0))
+        .map(|c| c.to_slice().unwrap())
+        .collect();
     let ours = segmenter.log_probabilities(&chunks).unwrap();
     assert_eq!(ours.shape(), expected.shape());
     let mut worst = 0f32;
     for (a, b) in ours.iter().zip(expected.iter()) {
         worst = worst.max((a.exp() - b.exp()).abs());
     }
-    for (c, (ours, theirs)) in ours.axis_iter(Axis(0)).zip(expected.axis_iter(Axis(0))).enumerate() {
-        for (f, (x, y)) in ours.axis_iter(Axis(0)).zip(theirs.axis_iter(Axis(0))).enumerate() {
-            let argmax = |r: ndarray::ArrayView1<f32>| (0..7).max_by(|&i, &j| r[i].total_cmp(&r[j])).unwrap();
-            assert_eq!(argmax(x), argmax(y), "argmax differs at chunk {c} frame {f}");
+    for (c, (ours, theirs)) in ours
+        .axis_iter(Axis(0))
+        .zip(expected.axis_iter(Axis(0)))
+        .enumerate()
+    {
+        for (f, (x, y)) in ours
+            .axis_iter(Axis(0))
+            .zip(theirs.axis_iter(Axis(0)))
+            .enumerate()
+        {
+            let argmax = |r: ndarray::ArrayView1<f32>| {
+                (0..7).max_by(|&i, &j| r[i].total_cmp(&r[j])).unwrap()
+            };
+            assert_eq!(
+                argmax(x),
+                argmax(y),
+                "argmax differs at chunk {c} frame {f}"
+            );
         }
     }
     println!("segmentation max |delta probability| = {worst:.2e}");
     assert!(worst <= 1e-3, "segmentation max |delta p| {worst} > 1e-3");
     // Other lengths still work (half a chunk → fewer frames, all finite).
-    let half = segmenter.log_probabilities(&[&chunks[0][..80_000]]).unwrap();
+    let half = segmenter
+        .log_probabilities(&[&chunks[0][..80_000]])
+        .unwrap();
     assert!(half.shape()[1] > 250 && half.shape()[1] < 300 && half.iter().all(|v| v.is_finite()));
 }
 
@@ -65,7 +100,10 @@ fn campplus_matches_pytorch_cosine_including_short_input() {
     let mut worst = 1f64;
     for (input, output) in [
         ("models/campplus_input.npy", "models/campplus_output.npy"),
-        ("models/campplus_short_input.npy", "models/campplus_short_output.npy"),
+        (
+            "models/campplus_short_input.npy",
+            "models/campplus_short_output.npy",
+        ),
     ] {
         let feats = npy_f32(input).into_dimensionality::<Ix3>().unwrap();
         let expected = npy_f32(output).into_dimensionality::<Ix2>().unwrap();
@@ -78,9 +116,17 @@ fn campplus_matches_pytorch_cosine_including_short_input() {
     }
     assert!(worst >= 0.9999, "CAM++ min cosine {worst} < 0.9999");
     // CAM++'s minimum input: 3 frames run, 2 are refused rather than crash.
-    let feats = npy_f32("models/campplus_short_input.npy").into_dimensionality::<Ix3>().unwrap();
-    assert!(embedder.embed(feats.slice(s![0, ..3, ..])).unwrap().is_some());
-    assert!(embedder.embed(feats.slice(s![0, ..2, ..])).unwrap().is_none());
+    let feats = npy_f32("models/campplus_short_input.npy")
+        .into_dimensionality::<Ix3>()
+        .unwrap();
+    assert!(embedder
+        .embed(feats.slice(s![0, ..3, ..]))
+        .unwrap()
+        .is_some());
+    assert!(embedder
+        .embed(feats.slice(s![0, ..2, ..]))
+        .unwrap()
+        .is_none());
 }
 
 #[test]

@@ -24,13 +24,18 @@ pub fn run(o: &Options, e: &Entry, rttm: &Path, config: &PipelineConfig) {
         desc += &format!(" plda=\"{}\"", plda.display());
     }
     desc += " ! fakesink";
-    let pipeline = gst::parse::launch(&desc).expect("pipeline").downcast::<gst::Pipeline>().expect("a pipeline");
+    let pipeline = gst::parse::launch(&desc)
+        .expect("pipeline")
+        .downcast::<gst::Pipeline>()
+        .expect("a pipeline");
     pipeline.set_state(gst::State::Playing).expect("PLAYING");
     let bus = pipeline.bus().expect("bus");
     for msg in bus.iter_timed(gst::ClockTime::NONE) {
         match msg.view() {
             gst::MessageView::Eos(..) => break,
-            gst::MessageView::Error(err) => panic!("{}: {} ({:?})", e.uri, err.error(), err.debug()),
+            gst::MessageView::Error(err) => {
+                panic!("{}: {} ({:?})", e.uri, err.error(), err.debug())
+            }
             _ => {}
         }
     }

@@ -64,13 +64,23 @@ impl Feed {
         }
     }
 
+    /// The current engine stream's id (what held buffers wait for).
+    pub fn epoch(&self) -> Option<u64> {
+        self.timeline.as_ref().map(|t| t.id)
+    }
+
     /// True before the first buffer of an engine stream (time to query liveness).
     pub fn needs_epoch(&self) -> bool {
         self.timeline.is_none()
     }
 
     /// New caps: the old format's tail is analysed before switching.
-    pub fn set_format(&mut self, rate: u32, channels: usize, format: SampleFormat) -> Result<(), gst::FlowError> {
+    pub fn set_format(
+        &mut self,
+        rate: u32,
+        channels: usize,
+        format: SampleFormat,
+    ) -> Result<(), gst::FlowError> {
         self.drain()?;
         self.down = Some(Downsampler::new(rate, channels, format));
         self.run_pts = None;
@@ -95,9 +105,21 @@ impl Feed {
     }
 
     fn start_epoch(&mut self, pts: gst::ClockTime) -> Result<(), gst::FlowError> {
-        let timeline = Arc::new(Timeline { id: self.next_epoch, base_pts: pts, segment: self.segment.clone() });
+        let timeline = Arc::new(Timeline {
+            id: self.next_epoch,
+            base_pts: pts,
+            segment: self.segment.clone(),
+        });
         self.next_epoch += 1;
-        self.worker.send(Command::Start(timeline.clone()), true).map_err(flushing)?;
+        self.worker
+            .send(
+                Command::Start {
+                    tag: timeline.clone(),
+                    live: self.live,
+                },
+                true,
+            )
+            .map_err(flushing)?;
         self.timeline = Some(timeline);
         (self.sent, self.owed, self.run_pts) = (0, 0, Some(pts));
         if let Some(d) = self.down.as_mut() {
@@ -117,7 +139,9 @@ impl Feed {
     /// Re-aligns the analysis with `pts`: silence up to it, or a new engine
     /// stream if it lies before what was already analysed.
     fn align(&mut self, pts: gst::ClockTime, discont: bool) -> Result<(), gst::FlowError> {
-        let Some(timeline) = self.timeline.clone() else { return self.start_epoch(pts) };
+        let Some(timeline) = self.timeline.clone() else {
+            return self.start_epoch(pts);
+        };
         let expected = self.expected_pts();
         let off = expected.is_none_or(|e| pts.max(e) - pts.min(e) > JITTER);
         if !discont && !off {
@@ -138,11 +162,19 @@ impl Feed {
 
     /// One input buffer. Returns the dropped-sample count when a live
     /// overrun warning is due.
-    pub fn buffer(&mut self, pts: Option<gst::ClockTime>, discont: bool, data: &[u8]) -> Result<Option<u64>, gst::FlowError> {
+    pub fn buffer(
+        &mut self,
+        pts: Option<gst::ClockTime>,
+        discont: bool,
+        data: &[u8],
+    ) -> Result<Option<u64>, gst::FlowError> {
         if self.down.is_none() {
             return Ok(None);
         }
-        let pts = pts.or_else(|| self.expected_pts()).or(self.segment.start()).unwrap_or(gst::ClockTime::ZERO);
+        let pts = pts
+            .or_else(|| self.expected_pts())
+            .or(self.segment.start())
+            .unwrap_or(gst::ClockTime::ZERO);
         self.align(pts, discont)?;
         let mut out = Vec::new();
         if let Some(d) = self.down.as_mut() {
@@ -152,7 +184,11 @@ impl Feed {
     }
 
     /// A GAP event: silence for its duration.
-    pub fn gap(&mut self, pts: gst::ClockTime, duration: Option<gst::ClockTime>) -> Result<(), gst::FlowError> {
+    pub fn gap(
+        &mut self,
+        pts: gst::ClockTime,
+        duration: Option<gst::ClockTime>,
+    ) -> Result<(), gst::FlowError> {
         if self.down.is_none() {
             return Ok(());
         }
@@ -172,7 +208,15 @@ impl Feed {
         if self.owed > 0 {
             let owed = std::mem::take(&mut self.owed);
             let generation = self.worker.control().generation();
-            self.worker.send(Command::Silence { generation, samples: owed }, true).map_err(flushing)?;
+            self.worker
+                .send(
+                    Command::Silence {
+                        generation,
+                        samples: owed,
+                    },
+                    true,
+                )
+                .map_err(flushing)?;
         }
         self.timeline = None;
         self.worker.finish().map_err(flushing)
@@ -191,7 +235,13 @@ impl Feed {
             return Ok(());
         }
         let generation = self.worker.control().generation();
-        match self.worker.send(Command::Silence { generation, samples }, !self.live) {
+        match self.worker.send(
+            Command::Silence {
+                generation,
+                samples,
+            },
+            !self.live,
+        ) {
             Ok(()) => {}
             Err(SendError::Full) => self.owed += samples,
             Err(e) => return Err(flushing(e)),
@@ -208,19 +258,39 @@ impl Feed {
         let generation = self.worker.control().generation();
         self.sent += n;
         if !self.live {
-            self.worker.send(Command::Audio { generation, samples }, true).map_err(flushing)?;
+            self.worker
+                .send(
+                    Command::Audio {
+                        generation,
+                        samples,
+                    },
+                    true,
+                )
+                .map_err(flushing)?;
             return Ok(None);
         }
         // Live: first settle what is owed, so the engine's timeline stays in step.
         if self.owed > 0 {
-            match self.worker.send(Command::Silence { generation, samples: self.owed }, false) {
+            match self.worker.send(
+                Command::Silence {
+                    generation,
+                    samples: self.owed,
+                },
+                false,
+            ) {
                 Ok(()) => self.owed = 0,
                 Err(SendError::Full) => {}
                 Err(e) => return Err(flushing(e)),
             }
         }
         if self.owed == 0 {
-            match self.worker.send(Command::Audio { generation, samples }, false) {
+            match self.worker.send(
+                Command::Audio {
+                    generation,
+                    samples,
+                },
+                false,
+            ) {
                 Ok(()) => return Ok(None),
                 Err(SendError::Full) => {}
                 Err(e) => return Err(flushing(e)),

@@ -20,8 +20,8 @@ use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
-use gst_base::subclass::base_transform::GenerateOutputSuccess;
 use gst_base::prelude::*;
+use gst_base::subclass::base_transform::GenerateOutputSuccess;
 use gst_base::subclass::prelude::*;
 
 use super::feed::Feed;
@@ -35,8 +35,9 @@ use super::{rttm_out, CAT};
 use crate::engine::pipeline::Pipeline;
 use crate::models::ModelError;
 
-/// Analysis commands (≈ buffers) that may wait for the worker thread.
-const QUEUE: usize = 64;
+/// Analysis commands (≈ buffers) that may wait for the worker thread; a
+/// live stream's buffers wait here while the horizon is re-clustered.
+const QUEUE: usize = 512;
 
 struct State {
     feed: Feed,
@@ -66,7 +67,10 @@ fn model_error(e: &ModelError) -> gst::ErrorMessage {
         ModelError::Missing { .. } => R::NotFound,
         ModelError::Runtime { .. } => R::NotFound,
         ModelError::Provider { .. } => R::Settings,
-        ModelError::Checksum { .. } | ModelError::Manifest { .. } | ModelError::Shape { .. } | ModelError::Io { .. } => R::OpenRead,
+        ModelError::Checksum { .. }
+        | ModelError::Manifest { .. }
+        | ModelError::Shape { .. }
+        | ModelError::Io { .. } => R::OpenRead,
         _ => R::Failed,
     };
     gst::error_msg!(kind, ("{}", e))
@@ -113,15 +117,23 @@ impl ElementImpl for SpeakrsDiarize {
             let caps = gst_audio::AudioCapsBuilder::new_interleaved()
                 .format_list([gst_audio::AudioFormat::F32le, gst_audio::AudioFormat::S16le])
                 .build();
-            let pad = |name, dir| gst::PadTemplate::new(name, dir, gst::PadPresence::Always, &caps).unwrap();
-            vec![pad("src", gst::PadDirection::Src), pad("sink", gst::PadDirection::Sink)]
+            let pad = |name, dir| {
+                gst::PadTemplate::new(name, dir, gst::PadPresence::Always, &caps).unwrap()
+            };
+            vec![
+                pad("src", gst::PadDirection::Src),
+                pad("sink", gst::PadDirection::Sink),
+            ]
         });
         TEMPLATES.as_ref()
     }
 
     /// PAUSED → READY first wakes a streaming thread blocked on the worker,
     /// so that deactivating the pads does not wait for the analysis.
-    fn change_state(&self, transition: gst::StateChange) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
         if transition == gst::StateChange::PausedToReady {
             if let Some(c) = lock(&self.control).as_ref() {
                 c.flush_start();
@@ -132,7 +144,8 @@ impl ElementImpl for SpeakrsDiarize {
 }
 
 impl BaseTransformImpl for SpeakrsDiarize {
-    const MODE: gst_base::subclass::BaseTransformMode = gst_base::subclass::BaseTransformMode::AlwaysInPlace;
+    const MODE: gst_base::subclass::BaseTransformMode =
+        gst_base::subclass::BaseTransformMode::AlwaysInPlace;
     const PASSTHROUGH_ON_SAME_CAPS: bool = false;
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
@@ -142,12 +155,20 @@ impl BaseTransformImpl for SpeakrsDiarize {
         let settings = lock(&self.settings).clone();
         let pipeline = Pipeline::load(&settings.pipeline_config()).map_err(|e| model_error(&e))?;
         let turns = Arc::new(Mutex::new(Turns::default()));
-        let interval = settings.cluster_interval_samples();
         let on_event = event_handler(self.obj().downgrade(), turns.clone());
-        let worker = Worker::spawn(pipeline, settings.stream_config(), interval, QUEUE, on_event)
-            .map_err(|e| gst::error_msg!(gst::CoreError::Thread, ("Cannot start the analysis thread: {}", e)))?;
+        let worker =
+            Worker::spawn(pipeline, settings.stream_config(), QUEUE, on_event).map_err(|e| {
+                gst::error_msg!(
+                    gst::CoreError::Thread,
+                    ("Cannot start the analysis thread: {}", e)
+                )
+            })?;
         *lock(&self.control) = Some(worker.control().clone());
-        let state = State { feed: Feed::new(worker), output: Output::new(turns, settings.latency), settings };
+        let state = State {
+            feed: Feed::new(worker),
+            output: Output::new(turns, settings.latency),
+            settings,
+        };
         *lock(&self.state) = Some(state);
         gst::debug!(CAT, imp = self, "started");
         Ok(())
@@ -164,20 +185,28 @@ impl BaseTransformImpl for SpeakrsDiarize {
     }
 
     fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
-        let info = gst_audio::AudioInfo::from_caps(incaps).map_err(|_| gst::loggable_error!(CAT, "Invalid caps {}", incaps))?;
+        let info = gst_audio::AudioInfo::from_caps(incaps)
+            .map_err(|_| gst::loggable_error!(CAT, "Invalid caps {}", incaps))?;
         let format = match info.format() {
             gst_audio::AudioFormat::F32le => SampleFormat::F32,
             gst_audio::AudioFormat::S16le => SampleFormat::S16,
             f => return Err(gst::loggable_error!(CAT, "Unsupported format {:?}", f)),
         };
         let mut guard = lock(&self.state);
-        let state = guard.as_mut().ok_or_else(|| gst::loggable_error!(CAT, "Not started"))?;
-        state.feed.set_format(info.rate(), info.channels() as usize, format).map_err(|_| gst::loggable_error!(CAT, "Flushing"))
+        let state = guard
+            .as_mut()
+            .ok_or_else(|| gst::loggable_error!(CAT, "Not started"))?;
+        state
+            .feed
+            .set_format(info.rate(), info.channels() as usize, format)
+            .map_err(|_| gst::loggable_error!(CAT, "Flushing"))
     }
 
     fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
         let ret = BaseTransformImplExt::parent_query(self, direction, query);
-        if let (true, gst::PadDirection::Src, gst::QueryViewMut::Latency(q)) = (ret, direction, query.view_mut()) {
+        if let (true, gst::PadDirection::Src, gst::QueryViewMut::Latency(q)) =
+            (ret, direction, query.view_mut())
+        {
             let (live, min, max) = q.result();
             let latency = lock(&self.settings).latency;
             if live && latency > gst::ClockTime::ZERO {
@@ -217,7 +246,9 @@ impl BaseTransformImpl for SpeakrsDiarize {
             }
             EventView::Tag(tag) => {
                 let mut guard = lock(&self.state);
-                let Some(state) = guard.as_mut() else { return self.parent_sink_event(event) };
+                let Some(state) = guard.as_mut() else {
+                    return self.parent_sink_event(event);
+                };
                 let event = state.output.upstream_tags(tag);
                 return self.queue_or_forward(guard, event);
             }
@@ -240,11 +271,16 @@ impl BaseTransformImpl for SpeakrsDiarize {
         self.parent_sink_event(event)
     }
 
-    fn submit_input_buffer(&self, is_discont: bool, buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
+    fn submit_input_buffer(
+        &self,
+        is_discont: bool,
+        buffer: gst::Buffer,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let mut guard = lock(&self.state);
         let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
         if state.feed.needs_epoch() {
             state.feed.live = self.upstream_is_live();
+            state.output.live = state.feed.live;
         }
         let discont = is_discont || buffer.flags().contains(gst::BufferFlags::DISCONT);
         let warn = {
@@ -264,13 +300,16 @@ impl BaseTransformImpl for SpeakrsDiarize {
                 details: details
             );
         }
-        state.output.hold(buffer);
+        let epoch = state.feed.epoch();
+        state.output.hold(buffer, epoch);
         Ok(gst::FlowSuccess::Ok)
     }
 
     fn generate_output(&self) -> Result<GenerateOutputSuccess, gst::FlowError> {
         let mut guard = lock(&self.state);
-        let Some(state) = guard.as_mut() else { return Ok(GenerateOutputSuccess::NoOutput) };
+        let Some(state) = guard.as_mut() else {
+            return Ok(GenerateOutputSuccess::NoOutput);
+        };
         Ok(match state.output.next(self.obj().src_pad()) {
             Some(buffer) => GenerateOutputSuccess::Buffer(buffer),
             None => GenerateOutputSuccess::NoOutput,
@@ -280,20 +319,51 @@ impl BaseTransformImpl for SpeakrsDiarize {
 
 /// Runs on the worker thread: clustering updates become bus messages and
 /// meta; engine failures become element errors.
-fn event_handler(element: glib::WeakRef<super::SpeakrsDiarize>, turns: Arc<Mutex<Turns>>) -> impl FnMut(Event<Arc<Timeline>>) + Send {
+fn event_handler(
+    element: glib::WeakRef<super::SpeakrsDiarize>,
+    turns: Arc<Mutex<Turns>>,
+) -> impl FnMut(Event<Arc<Timeline>>) + Send {
     move |event| {
-        let Some(element) = element.upgrade() else { return };
+        let Some(element) = element.upgrade() else {
+            return;
+        };
         match event {
-            Event::Update(timeline, d) => {
-                let all = {
-                    let mut turns = lock(&turns);
-                    turns.update(timeline.id, timeline.turns(&d, false));
-                    turns.all()
-                };
-                let _ = element.post_message(messages::diarization_message(element.upcast_ref(), &all, d.num_speakers, false));
+            Event::Update(timeline, update) => {
+                let finalized = timeline.turns(&update.finalized, true);
+                let provisional = timeline.turns(&update.provisional, false);
+                let reported: Vec<_> = finalized.iter().chain(&provisional).cloned().collect();
+                lock(&turns).update(
+                    timeline.id,
+                    finalized,
+                    provisional,
+                    timeline.pts(update.analysed_until),
+                );
+                let msg = messages::diarization_message(
+                    element.upcast_ref(),
+                    &reported,
+                    update.active_speakers,
+                    false,
+                    Some(&update),
+                );
+                let _ = element.post_message(msg);
+            }
+            Event::Degraded {
+                skipped_chunks,
+                step,
+            } => {
+                gst::element_warning!(
+                    element,
+                    gst::CoreError::TooLazy,
+                    ("Speaker analysis lags behind the live source: {} chunks skipped so far (step {:.1} s; a larger step or a GPU mode avoids this)", skipped_chunks, step),
+                    details: messages::degraded_details(skipped_chunks, step)
+                );
             }
             Event::Error(message) => {
-                gst::element_error!(element, gst::StreamError::Failed, ("Speaker diarization failed: {}", message));
+                gst::element_error!(
+                    element,
+                    gst::StreamError::Failed,
+                    ("Speaker diarization failed: {}", message)
+                );
             }
         }
     }
@@ -308,7 +378,11 @@ impl SpeakrsDiarize {
     }
 
     /// Events serialized with held buffers wait behind them.
-    fn queue_or_forward(&self, mut guard: MutexGuard<'_, Option<State>>, event: gst::Event) -> bool {
+    fn queue_or_forward(
+        &self,
+        mut guard: MutexGuard<'_, Option<State>>,
+        event: gst::Event,
+    ) -> bool {
         let event = match guard.as_mut() {
             Some(state) => state.output.hold_event(event),
             None => Some(event),
@@ -327,16 +401,30 @@ impl SpeakrsDiarize {
     /// release held buffers (they get the final turns). False when flushed.
     fn drain(&self) -> bool {
         let mut guard = lock(&self.state);
-        let Some(state) = guard.as_mut() else { return true };
-        let Ok(result) = state.feed.finish() else { return false };
+        let Some(state) = guard.as_mut() else {
+            return true;
+        };
+        let Ok(result) = state.feed.finish() else {
+            return false;
+        };
         let (all, epochs) = state.output.finalize(result.as_ref());
         let num_speakers = result.as_ref().map_or(0, |(_, d)| d.num_speakers);
         let obj = self.obj();
-        let _ = obj.post_message(messages::diarization_message(obj.upcast_ref(), &all, num_speakers, true));
+        let _ = obj.post_message(messages::diarization_message(
+            obj.upcast_ref(),
+            &all,
+            num_speakers,
+            true,
+            None,
+        ));
         if let Some(path) = state.settings.rttm_path() {
             let text = rttm_out::text(&rttm_out::uri_for(&path), result.as_ref(), &all, epochs);
             if let Err(e) = rttm_out::write_atomic(&path, &text) {
-                gst::element_imp_warning!(self, gst::ResourceError::OpenWrite, ("Cannot write the RTTM to {}: {}", path.display(), e));
+                gst::element_imp_warning!(
+                    self,
+                    gst::ResourceError::OpenWrite,
+                    ("Cannot write the RTTM to {}: {}", path.display(), e)
+                );
             }
         }
         state.output.release_all(obj.src_pad());

@@ -5,7 +5,9 @@
 //!
 //! Names (documented in the README):
 //! - bus element message `speakrs-diarization`: `final` (bool),
-//!   `num-speakers` (uint), `turns` (array of `speakrs-turn` structures);
+//!   `num-speakers` (uint), `turns` (array of `speakrs-turn` structures),
+//!   and while streaming `label-changes` (array of `speakrs-label-change`),
+//!   `reclustered` (bool), `clustering-seconds` (double);
 //! - `speakrs-turn`: `speaker` (string, "SPEAKER_00"…), `start-stream-time`,
 //!   `end-stream-time`, `start-running-time`, `end-running-time` (guint64 ns,
 //!   GST_CLOCK_TIME_NONE outside the segment), `final` (bool);
@@ -17,10 +19,14 @@ use gst::glib;
 use gst::prelude::*;
 
 use crate::engine::diarization::{Diarization, Turn};
+use crate::engine::online::Update;
+use crate::engine::registry::LabelChange;
 
 pub const MESSAGE_NAME: &str = "speakrs-diarization";
 pub const TURN_NAME: &str = "speakrs-turn";
 pub const SPEAKER_CHANGE_EVENT: &str = "rstranscribe/speaker-change";
+pub const CHANGE_NAME: &str = "speakrs-label-change";
+pub const DEGRADED_NAME: &str = "speakrs-degraded";
 
 /// The custom tag carrying the active speaker's label.
 pub enum SpeakerTag {}
@@ -33,7 +39,8 @@ impl<'a> gst::tags::Tag<'a> for SpeakerTag {
 impl gst::tags::CustomTag<'_> for SpeakerTag {
     const FLAG: gst::TagFlag = gst::TagFlag::Meta;
     const NICK: &'static glib::GStr = glib::gstr!("speaker");
-    const DESCRIPTION: &'static glib::GStr = glib::gstr!("Label of the active speaker (speaker diarization)");
+    const DESCRIPTION: &'static glib::GStr =
+        glib::gstr!("Label of the active speaker (speaker diarization)");
 }
 
 /// Registers the tag once per process; another plugin's same-named tag of
@@ -62,8 +69,13 @@ pub struct Timeline {
 
 impl Timeline {
     pub fn pts(&self, seconds: f64) -> gst::ClockTime {
-        let ns = if seconds.is_finite() && seconds > 0.0 { (seconds * 1e9).round() as u64 } else { 0 };
-        self.base_pts.saturating_add(gst::ClockTime::from_nseconds(ns))
+        let ns = if seconds.is_finite() && seconds > 0.0 {
+            (seconds * 1e9).round() as u64
+        } else {
+            0
+        };
+        self.base_pts
+            .saturating_add(gst::ClockTime::from_nseconds(ns))
     }
 
     pub fn turn(&self, turn: &Turn, is_final: bool) -> TimedTurn {
@@ -80,8 +92,8 @@ impl Timeline {
         }
     }
 
-    pub fn turns(&self, d: &Diarization, is_final: bool) -> Vec<TimedTurn> {
-        d.turns.iter().map(|t| self.turn(t, is_final)).collect()
+    pub fn turns(&self, turns: &[Turn], is_final: bool) -> Vec<TimedTurn> {
+        turns.iter().map(|t| self.turn(t, is_final)).collect()
     }
 }
 
@@ -116,13 +128,52 @@ pub fn turn_array(turns: &[TimedTurn]) -> gst::Array {
     gst::Array::new(turns.iter().map(TimedTurn::to_structure))
 }
 
-pub fn diarization_message(src: &gst::Element, turns: &[TimedTurn], num_speakers: usize, is_final: bool) -> gst::Message {
-    let s = gst::Structure::builder(MESSAGE_NAME)
+/// `turns`: at EOS every turn; while streaming, the turns that became final
+/// since the previous message plus all those that may still change.
+pub fn diarization_message(
+    src: &gst::Element,
+    turns: &[TimedTurn],
+    num_speakers: usize,
+    is_final: bool,
+    update: Option<&Update>,
+) -> gst::Message {
+    let mut s = gst::Structure::builder(MESSAGE_NAME)
         .field("final", is_final)
         .field("num-speakers", num_speakers as u32)
         .field("turns", turn_array(turns))
         .build();
+    if let Some(u) = update {
+        s.set(
+            "label-changes",
+            gst::Array::new(u.changes.iter().map(change_structure)),
+        );
+        s.set("reclustered", u.reclustered);
+        s.set("clustering-seconds", u.clustering_seconds);
+    }
     gst::message::Element::builder(s).src(src).build()
+}
+
+/// `speakrs-label-change`: `kind` "merged" (speaker `from` was `to` all
+/// along; `from` is not used again) or "split" (part of `from` is a new
+/// speaker `to`).
+fn change_structure(change: &LabelChange) -> gst::Structure {
+    let (kind, from, to) = match *change {
+        LabelChange::Merged { from, into } => ("merged", from, into),
+        LabelChange::Split { from, new } => ("split", from, new),
+    };
+    gst::Structure::builder(CHANGE_NAME)
+        .field("kind", kind)
+        .field("from", Diarization::label(from))
+        .field("to", Diarization::label(to))
+        .build()
+}
+
+/// The warning posted when a live stream's analysis lags and chunks are skipped.
+pub fn degraded_details(skipped_chunks: u64, step: f64) -> gst::Structure {
+    gst::Structure::builder(DEGRADED_NAME)
+        .field("skipped-chunks", skipped_chunks)
+        .field("step", step)
+        .build()
 }
 
 /// A tag event with upstream's tags plus ours: a new stream-scope tag event
@@ -132,7 +183,8 @@ pub fn speaker_tag_event(upstream: Option<&gst::TagList>, speaker: &str) -> Opti
         return None;
     }
     let mut tags = upstream.cloned().unwrap_or_default();
-    tags.make_mut().add::<SpeakerTag>(&speaker, gst::TagMergeMode::Replace);
+    tags.make_mut()
+        .add::<SpeakerTag>(&speaker, gst::TagMergeMode::Replace);
     Some(gst::event::Tag::new(tags))
 }
 
@@ -140,14 +192,17 @@ pub fn speaker_tag_event(upstream: Option<&gst::TagList>, speaker: &str) -> Opti
 pub fn merge_into_upstream(tags: &gst::TagList, speaker: Option<&str>) -> gst::TagList {
     let mut tags = tags.clone();
     if let (Some(speaker), true) = (speaker, speaker_tag_usable()) {
-        tags.make_mut().add::<SpeakerTag>(&speaker, gst::TagMergeMode::Replace);
+        tags.make_mut()
+            .add::<SpeakerTag>(&speaker, gst::TagMergeMode::Replace);
     }
     tags
 }
 
 pub fn speaker_change_event(speaker: &str) -> gst::Event {
     gst::event::CustomDownstream::builder(
-        gst::Structure::builder(SPEAKER_CHANGE_EVENT).field("speaker", Some(speaker.to_string())).build(),
+        gst::Structure::builder(SPEAKER_CHANGE_EVENT)
+            .field("speaker", Some(speaker.to_string()))
+            .build(),
     )
     .build()
 }

@@ -20,11 +20,16 @@ pub fn register() {
 }
 
 pub fn attach(buffer: &mut gst::BufferRef, turns: &[TimedTurn], speakers: Option<&[String]>) {
-    let Ok(mut meta) = gst::meta::CustomMeta::add(buffer, META_NAME) else { return };
+    let Ok(mut meta) = gst::meta::CustomMeta::add(buffer, META_NAME) else {
+        return;
+    };
     let s = meta.mut_structure();
     s.set("turns", turn_array(turns));
     if let Some(speakers) = speakers {
-        s.set("speakers", gst::Array::new(speakers.iter().map(String::as_str)));
+        s.set(
+            "speakers",
+            gst::Array::new(speakers.iter().map(String::as_str)),
+        );
     }
 }
 
@@ -34,33 +39,95 @@ pub fn attach(buffer: &mut gst::BufferRef, turns: &[TimedTurn], speakers: Option
 pub struct Turns {
     /// Earlier epochs' turns, as last reported.
     history: Vec<TimedTurn>,
-    /// The current epoch's latest report.
-    current: Vec<TimedTurn>,
+    /// The current epoch's final turns (they left the horizon).
+    settled: Vec<TimedTurn>,
+    /// The current epoch's turns that may still change.
+    provisional: Vec<TimedTurn>,
     epoch: Option<u64>,
     epochs: usize,
+    /// PTS up to which the current epoch has been analysed.
+    analysed: Option<gst::ClockTime>,
     /// New or changed turns not yet put on a buffer.
     pending: Vec<TimedTurn>,
 }
 
+/// Final turns looked at when naming a buffer's speakers: the buffer is
+/// almost always in the provisional part, just after them.
+const RECENT_FINAL: usize = 64;
+
 impl Turns {
-    pub fn update(&mut self, epoch: u64, turns: Vec<TimedTurn>) {
-        // A late report from before a flush must not displace the new stream.
+    /// False for a late report from before a flush (it must not displace the new stream).
+    fn enter(&mut self, epoch: u64) -> bool {
         if self.epoch.is_some_and(|e| epoch < e) {
-            return;
+            return false;
         }
         if self.epoch != Some(epoch) {
-            self.history.append(&mut self.current);
+            self.history.append(&mut self.settled);
+            self.history
+                .extend(self.provisional.drain(..).map(|t| TimedTurn {
+                    is_final: true,
+                    ..t
+                }));
             self.epoch = Some(epoch);
             self.epochs += 1;
+            self.analysed = None;
+        }
+        true
+    }
+
+    /// A streaming update of epoch `epoch`.
+    pub fn update(
+        &mut self,
+        epoch: u64,
+        finalized: Vec<TimedTurn>,
+        provisional: Vec<TimedTurn>,
+        analysed: gst::ClockTime,
+    ) {
+        if !self.enter(epoch) {
+            return;
         }
         // Re-clustering may relabel or reshape earlier turns: announce those too.
-        let fresh = turns.iter().filter(|t| !self.current.contains(t)).cloned();
-        self.pending.extend(fresh);
-        self.current = turns;
+        let fresh = finalized
+            .iter()
+            .chain(&provisional)
+            .filter(|t| !self.provisional.contains(t));
+        self.pending.extend(fresh.cloned());
+        self.settled.extend(finalized);
+        self.provisional = provisional;
+        self.analysed = Some(self.analysed.map_or(analysed, |a| a.max(analysed)));
+    }
+
+    /// The final result of epoch `epoch`: all its turns.
+    pub fn finish(&mut self, epoch: u64, all: Vec<TimedTurn>) {
+        if !self.enter(epoch) {
+            return;
+        }
+        let fresh = all
+            .iter()
+            .filter(|t| !self.provisional.contains(t) && !self.settled.contains(t));
+        self.pending.extend(fresh.cloned());
+        self.settled = all;
+        self.provisional.clear();
+        self.analysed = Some(gst::ClockTime::MAX);
+    }
+
+    /// How far epoch `epoch` has been analysed: `None` before its first
+    /// report, `MAX` once it is over.
+    pub fn analysed(&self, epoch: u64) -> Option<gst::ClockTime> {
+        match self.epoch {
+            Some(e) if e > epoch => Some(gst::ClockTime::MAX),
+            Some(e) if e == epoch => self.analysed,
+            _ => None,
+        }
     }
 
     pub fn all(&self) -> Vec<TimedTurn> {
-        self.history.iter().chain(&self.current).cloned().collect()
+        self.history
+            .iter()
+            .chain(&self.settled)
+            .chain(&self.provisional)
+            .cloned()
+            .collect()
     }
 
     /// How many engine streams reported turns.
@@ -72,10 +139,16 @@ impl Turns {
         std::mem::take(&mut self.pending)
     }
 
+    fn recent(&self) -> impl Iterator<Item = &TimedTurn> {
+        self.settled[self.settled.len().saturating_sub(RECENT_FINAL)..]
+            .iter()
+            .chain(&self.provisional)
+    }
+
     /// Speakers of the current epoch overlapping `[start, end)` (PTS).
     pub fn speakers_in(&self, start: gst::ClockTime, end: gst::ClockTime) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
-        for t in self.current.iter().filter(|t| t.start < end && t.end > start) {
+        for t in self.recent().filter(|t| t.start < end && t.end > start) {
             if !out.contains(&t.speaker) {
                 out.push(t.speaker.clone());
             }
@@ -86,7 +159,7 @@ impl Turns {
     /// The speaker speaking longest within `[start, end)`.
     pub fn dominant_in(&self, start: gst::ClockTime, end: gst::ClockTime) -> Option<String> {
         let mut best: Option<(&str, gst::ClockTime)> = None;
-        for t in self.current.iter().filter(|t| t.start < end && t.end > start) {
+        for t in self.recent().filter(|t| t.start < end && t.end > start) {
             let overlap = t.end.min(end) - t.start.max(start);
             if best.is_none_or(|(_, b)| overlap > b) {
                 best = Some((&t.speaker, overlap));
@@ -97,6 +170,8 @@ impl Turns {
 
     /// The speaker of the most recently ending known turn.
     pub fn latest_speaker(&self) -> Option<String> {
-        self.current.iter().max_by_key(|t| (t.end, t.start)).map(|t| t.speaker.clone())
+        self.recent()
+            .max_by_key(|t| (t.end, t.start))
+            .map(|t| t.speaker.clone())
     }
 }

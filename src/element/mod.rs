@@ -20,8 +20,13 @@ mod worker;
 
 pub use settings::Mode;
 
-static CAT: LazyLock<gst::DebugCategory> =
-    LazyLock::new(|| gst::DebugCategory::new("speakrsdiarize", gst::DebugColorFlags::empty(), Some("Speaker diarization")));
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "speakrsdiarize",
+        gst::DebugColorFlags::empty(),
+        Some("Speaker diarization"),
+    )
+});
 
 glib::wrapper! {
     pub struct SpeakrsDiarize(ObjectSubclass<imp::SpeakrsDiarize>) @extends gst_base::BaseTransform, gst::Element, gst::Object;
@@ -32,5 +37,10 @@ pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     meta::register();
     messages::register_tags();
     Mode::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
-    gst::Element::register(Some(plugin), "speakrsdiarize", gst::Rank::NONE, SpeakrsDiarize::static_type())
+    gst::Element::register(
+        Some(plugin),
+        "speakrsdiarize",
+        gst::Rank::NONE,
+        SpeakrsDiarize::static_type(),
+    )
 }

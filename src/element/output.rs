@@ -13,9 +13,15 @@ use super::meta::{self, Turns};
 use crate::engine::diarization::Diarization;
 
 enum Held {
-    Buffer(gst::Buffer),
+    /// With the engine stream (epoch) its audio went to.
+    Buffer(gst::Buffer, Option<u64>),
     Event(gst::Event),
 }
+
+/// Non-live streams hold a buffer until the analysis has passed its end by
+/// `latency`; should the analysis stall, it leaves anyway once this much
+/// newer audio is held.
+const STALL_LIMIT: gst::ClockTime = gst::ClockTime::from_seconds(120);
 
 pub struct Output {
     pub turns: Arc<Mutex<Turns>>,
@@ -25,6 +31,8 @@ pub struct Output {
     newest_end: Option<gst::ClockTime>,
     upstream_tags: Option<gst::TagList>,
     speaker: Option<String>,
+    /// Live: release by the clock (newer audio); else by analysis progress.
+    pub live: bool,
 }
 
 fn lock(turns: &Mutex<Turns>) -> std::sync::MutexGuard<'_, Turns> {
@@ -32,19 +40,29 @@ fn lock(turns: &Mutex<Turns>) -> std::sync::MutexGuard<'_, Turns> {
 }
 
 fn span(buffer: &gst::BufferRef) -> Option<(gst::ClockTime, gst::ClockTime)> {
-    buffer.pts().map(|p| (p, p + buffer.duration().unwrap_or(gst::ClockTime::ZERO)))
+    buffer
+        .pts()
+        .map(|p| (p, p + buffer.duration().unwrap_or(gst::ClockTime::ZERO)))
 }
 
 impl Output {
     pub fn new(turns: Arc<Mutex<Turns>>, latency: gst::ClockTime) -> Self {
-        Self { turns, latency, held: VecDeque::new(), newest_end: None, upstream_tags: None, speaker: None }
+        Self {
+            turns,
+            latency,
+            held: VecDeque::new(),
+            newest_end: None,
+            upstream_tags: None,
+            speaker: None,
+            live: false,
+        }
     }
 
-    pub fn hold(&mut self, buffer: gst::Buffer) {
+    pub fn hold(&mut self, buffer: gst::Buffer, epoch: Option<u64>) {
         if let Some((_, end)) = span(&buffer) {
             self.newest_end = Some(end);
         }
-        self.held.push_back(Held::Buffer(buffer));
+        self.held.push_back(Held::Buffer(buffer, epoch));
     }
 
     /// Queues a serialized event behind held buffers; returns it when
@@ -65,7 +83,9 @@ impl Output {
             self.upstream_tags = Some(tags.clone());
         }
         let merged = messages::merge_into_upstream(&tags, self.speaker.as_deref());
-        gst::event::Tag::builder(merged).seqnum(event.seqnum()).build()
+        gst::event::Tag::builder(merged)
+            .seqnum(event.seqnum())
+            .build()
     }
 
     pub fn flush(&mut self) {
@@ -73,11 +93,19 @@ impl Output {
         self.newest_end = None;
     }
 
-    fn releasable(&self, buffer: &gst::Buffer) -> bool {
-        match (span(buffer), self.newest_end) {
-            (Some((_, end)), Some(newest)) if self.latency > gst::ClockTime::ZERO => end + self.latency <= newest,
-            _ => true,
+    fn releasable(&self, buffer: &gst::Buffer, epoch: Option<u64>) -> bool {
+        let (Some((_, end)), Some(newest)) = (span(buffer), self.newest_end) else {
+            return true;
+        };
+        if self.latency == gst::ClockTime::ZERO {
+            return true;
         }
+        let wanted = end + self.latency;
+        if self.live {
+            return wanted <= newest;
+        }
+        let analysed = epoch.and_then(|e| lock(&self.turns).analysed(e));
+        analysed.is_some_and(|a| a >= wanted) || wanted + STALL_LIMIT <= newest
     }
 
     /// The next buffer that may leave, pushing the events queued before it.
@@ -87,9 +115,9 @@ impl Output {
                 Held::Event(e) => {
                     pad.push_event(e);
                 }
-                Held::Buffer(b) if self.releasable(&b) => return Some(self.decorate(pad, b)),
-                Held::Buffer(b) => {
-                    self.held.push_front(Held::Buffer(b));
+                Held::Buffer(b, e) if self.releasable(&b, e) => return Some(self.decorate(pad, b)),
+                Held::Buffer(b, e) => {
+                    self.held.push_front(Held::Buffer(b, e));
                     return None;
                 }
             }
@@ -103,7 +131,7 @@ impl Output {
                 Held::Event(e) => {
                     pad.push_event(e);
                 }
-                Held::Buffer(b) => {
+                Held::Buffer(b, _) => {
                     let b = self.decorate(pad, b);
                     if pad.push(b).is_err() {
                         self.held.clear();
@@ -120,7 +148,11 @@ impl Output {
             let mut turns = lock(&self.turns);
             let new_turns = turns.take_pending();
             match (self.latency > gst::ClockTime::ZERO, span(&buffer)) {
-                (true, Some((s, e))) => (new_turns, Some(turns.speakers_in(s, e)), turns.dominant_in(s, e)),
+                (true, Some((s, e))) => (
+                    new_turns,
+                    Some(turns.speakers_in(s, e)),
+                    turns.dominant_in(s, e),
+                ),
                 (true, None) => (new_turns, Some(Vec::new()), None),
                 // Without latency the newest known turn is the best guess.
                 (false, _) => (new_turns, None, turns.latest_speaker()),
@@ -139,10 +171,13 @@ impl Output {
 
     /// Records the final result; returns all turns (every engine stream)
     /// and how many engine streams reported.
-    pub fn finalize(&self, result: Option<&(Arc<Timeline>, Diarization)>) -> (Vec<TimedTurn>, usize) {
+    pub fn finalize(
+        &self,
+        result: Option<&(Arc<Timeline>, Diarization)>,
+    ) -> (Vec<TimedTurn>, usize) {
         let mut turns = lock(&self.turns);
         if let Some((timeline, d)) = result {
-            turns.update(timeline.id, timeline.turns(d, true));
+            turns.finish(timeline.id, timeline.turns(&d.turns, true));
         }
         (turns.all(), turns.epochs())
     }

@@ -22,9 +22,19 @@ pub fn uri_for(location: &Path) -> String {
 /// The RTTM for the end of a stream: the engine's own, verbatim, for one
 /// engine stream starting at stream time 0 (the usual file case); else the
 /// turns of every engine stream in stream time.
-pub fn text(uri: &str, result: Option<&(Arc<Timeline>, Diarization)>, all: &[TimedTurn], epochs: usize) -> String {
+pub fn text(
+    uri: &str,
+    result: Option<&(Arc<Timeline>, Diarization)>,
+    all: &[TimedTurn],
+    epochs: usize,
+) -> String {
     match result {
-        Some((tl, d)) if epochs == 1 && tl.segment.to_stream_time(tl.base_pts) == Some(gst::ClockTime::ZERO) => d.to_rttm(uri),
+        Some((tl, d))
+            if epochs == 1
+                && tl.segment.to_stream_time(tl.base_pts) == Some(gst::ClockTime::ZERO) =>
+        {
+            d.to_rttm(uri)
+        }
         _ => from_turns(uri, all),
     }
 }
@@ -37,7 +47,11 @@ pub fn from_turns(uri: &str, turns: &[TimedTurn]) -> String {
     for t in turns {
         let start = t.start_stream.unwrap_or(t.start).nseconds() as f64 / 1e9;
         let end = t.end_stream.unwrap_or(t.end).nseconds() as f64 / 1e9;
-        out += &format!("SPEAKER {uri} 1 {start:.3} {:.3} <NA> <NA> {} <NA> <NA>\n", (end - start).max(0.0), t.speaker);
+        out += &format!(
+            "SPEAKER {uri} 1 {start:.3} {:.3} <NA> <NA> {} <NA> <NA>\n",
+            (end - start).max(0.0),
+            t.speaker
+        );
     }
     out
 }
@@ -48,8 +62,14 @@ pub fn write_atomic(location: &Path, contents: &str) -> std::io::Result<()> {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let name = location.file_name().ok_or_else(|| std::io::Error::other("location names no file"))?;
-    let tmp = dir.join(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()));
+    let name = location
+        .file_name()
+        .ok_or_else(|| std::io::Error::other("location names no file"))?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
     let result = (|| {
         let mut file = std::fs::File::create(&tmp)?;
         file.write_all(contents.as_bytes())?;
@@ -74,7 +94,11 @@ mod tests {
         write_atomic(&target, "one\n").unwrap();
         write_atomic(&target, "two\n").unwrap();
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "two\n");
-        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "no temp file left");
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            1,
+            "no temp file left"
+        );
         assert_eq!(uri_for(&target), "talk");
         assert!(write_atomic(&dir.join("missing/x.rttm"), "x").is_err());
         std::fs::remove_dir_all(&dir).unwrap();

@@ -8,6 +8,7 @@ use gst::glib;
 use gst::prelude::*;
 
 use crate::engine::clustering::ClusteringConfig;
+use crate::engine::online::OnlineConfig;
 use crate::engine::pipeline::PipelineConfig;
 use crate::engine::stream::StreamConfig;
 use crate::models::provider::ProviderOptions;
@@ -23,9 +24,15 @@ pub enum Mode {
     Cpu = 0,
     #[enum_value(name = "CUDA: NVIDIA GPUs (cargo feature `cuda`)", nick = "cuda")]
     Cuda = 1,
-    #[enum_value(name = "CoreML: Apple Neural Engine / GPU (macOS, cargo feature `coreml`)", nick = "coreml")]
+    #[enum_value(
+        name = "CoreML: Apple Neural Engine / GPU (macOS, cargo feature `coreml`)",
+        nick = "coreml"
+    )]
     CoreMl = 2,
-    #[enum_value(name = "MIGraphX: AMD GPUs via ROCm (cargo feature `migraphx`)", nick = "migraphx")]
+    #[enum_value(
+        name = "MIGraphX: AMD GPUs via ROCm (cargo feature `migraphx`)",
+        nick = "migraphx"
+    )]
     MiGraphX = 3,
 }
 
@@ -42,6 +49,7 @@ impl From<Mode> for models::Mode {
 
 pub const DEFAULT_STEP: f64 = 1.0;
 pub const DEFAULT_CLUSTER_INTERVAL: gst::ClockTime = gst::ClockTime::from_seconds(30);
+pub const DEFAULT_HORIZON: gst::ClockTime = gst::ClockTime::from_seconds(600);
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -53,6 +61,7 @@ pub struct Settings {
     pub plda: Option<String>,
     pub step: f64,
     pub cluster_interval: gst::ClockTime,
+    pub horizon: gst::ClockTime,
     pub latency: gst::ClockTime,
     pub num_speakers: u32,
     pub min_speakers: u32,
@@ -73,6 +82,7 @@ impl Default for Settings {
             plda: None,
             step: DEFAULT_STEP,
             cluster_interval: DEFAULT_CLUSTER_INTERVAL,
+            horizon: DEFAULT_HORIZON,
             latency: gst::ClockTime::ZERO,
             num_speakers: 0,
             min_speakers: 0,
@@ -101,7 +111,11 @@ impl Settings {
                 embedding: path(&self.embedding_model),
                 plda: path(&self.plda),
             },
-            provider: ProviderOptions { mode: self.mode.into(), device_id: self.device_id, cache_dir: path(&self.cache_dir) },
+            provider: ProviderOptions {
+                mode: self.mode.into(),
+                device_id: self.device_id,
+                cache_dir: path(&self.cache_dir),
+            },
             threads: self.threads as usize,
             clustering: ClusteringConfig {
                 num_speakers: count(self.num_speakers),
@@ -113,20 +127,20 @@ impl Settings {
     }
 
     pub fn stream_config(&self) -> StreamConfig {
-        StreamConfig { step_seconds: self.step, ..Default::default() }
-    }
-
-    /// Clustering period in 16 kHz samples. With `latency`, buffers only
-    /// carry who speaks in them if clustering runs at least that often.
-    pub fn cluster_interval_samples(&self) -> u64 {
+        // Held buffers can only name their speakers if turns come while streaming.
         let mut interval = self.cluster_interval;
-        if self.latency > gst::ClockTime::ZERO {
-            let wanted = self.latency.max(gst::ClockTime::from_mseconds((self.step * 1000.0) as u64));
-            if interval == gst::ClockTime::ZERO || interval > wanted {
-                interval = wanted;
-            }
+        if interval == gst::ClockTime::ZERO && self.latency > gst::ClockTime::ZERO {
+            interval = DEFAULT_CLUSTER_INTERVAL;
         }
-        interval.nseconds().saturating_mul(16) / 1_000_000
+        let seconds = |t: gst::ClockTime| t.nseconds() as f64 / 1e9;
+        StreamConfig {
+            step_seconds: self.step,
+            online: OnlineConfig {
+                cluster_interval: seconds(interval),
+                horizon: seconds(self.horizon),
+            },
+            ..Default::default()
+        }
     }
 
     pub fn rttm_path(&self) -> Option<PathBuf> {
@@ -134,7 +148,11 @@ impl Settings {
     }
 
     pub fn set(&mut self, name: &str, value: &glib::Value) {
-        let string = || value.get::<Option<String>>().expect("type checked upstream");
+        let string = || {
+            value
+                .get::<Option<String>>()
+                .expect("type checked upstream")
+        };
         let uint = || value.get::<u32>().expect("type checked upstream");
         match name {
             "mode" => self.mode = value.get().expect("type checked upstream"),
@@ -144,7 +162,10 @@ impl Settings {
             "embedding-model" => self.embedding_model = string(),
             "plda" => self.plda = string(),
             "step" => self.step = value.get().expect("type checked upstream"),
-            "cluster-interval" => self.cluster_interval = gst::ClockTime::from_nseconds(value.get().expect("u64")),
+            "cluster-interval" => {
+                self.cluster_interval = gst::ClockTime::from_nseconds(value.get().expect("u64"))
+            }
+            "horizon" => self.horizon = gst::ClockTime::from_nseconds(value.get().expect("u64")),
             "latency" => self.latency = gst::ClockTime::from_nseconds(value.get().expect("u64")),
             "num-speakers" => self.num_speakers = uint(),
             "min-speakers" => self.min_speakers = uint(),
@@ -166,6 +187,7 @@ impl Settings {
             "plda" => self.plda.to_value(),
             "step" => self.step.to_value(),
             "cluster-interval" => self.cluster_interval.nseconds().to_value(),
+            "horizon" => self.horizon.nseconds().to_value(),
             "latency" => self.latency.nseconds().to_value(),
             "num-speakers" => self.num_speakers.to_value(),
             "min-speakers" => self.min_speakers.to_value(),
@@ -187,12 +209,25 @@ fn leak(s: String) -> &'static str {
 pub fn properties() -> &'static [glib::ParamSpec] {
     static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
         let string = |name: &'static str, nick: &'static str, blurb: &'static str| {
-            glib::ParamSpecString::builder(name).nick(nick).blurb(blurb).mutable_ready().build()
+            glib::ParamSpecString::builder(name)
+                .nick(nick)
+                .blurb(blurb)
+                .mutable_ready()
+                .build()
         };
         let uint = |name: &'static str, nick: &'static str, blurb: &'static str, max: u32| {
-            glib::ParamSpecUInt::builder(name).nick(nick).blurb(blurb).maximum(max).default_value(0).mutable_ready().build()
+            glib::ParamSpecUInt::builder(name)
+                .nick(nick)
+                .blurb(blurb)
+                .maximum(max)
+                .default_value(0)
+                .mutable_ready()
+                .build()
         };
-        let clock_time = |name: &'static str, nick: &'static str, blurb: &'static str, default: gst::ClockTime| {
+        let clock_time = |name: &'static str,
+                          nick: &'static str,
+                          blurb: &'static str,
+                          default: gst::ClockTime| {
             glib::ParamSpecUInt64::builder(name)
                 .nick(nick)
                 .blurb(blurb)
@@ -227,8 +262,14 @@ pub fn properties() -> &'static [glib::ParamSpec] {
             clock_time(
                 "cluster-interval",
                 "Cluster interval",
-                "Stream time in ns between global re-clusterings while streaming; 0 = only at EOS",
+                "Stream time in ns between re-clusterings of the horizon while streaming (new chunks are labelled at once in between); 0 = cluster only at EOS",
                 DEFAULT_CLUSTER_INTERVAL,
+            ),
+            clock_time(
+                "horizon",
+                "Horizon",
+                "Stream time in ns of recent analysis kept for re-clustering; older turns are final and memory stays bounded; 0 = keep everything",
+                DEFAULT_HORIZON,
             ),
             clock_time(
                 "latency",

@@ -18,7 +18,9 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{bounded, select, Receiver, Sender, TrySendError};
 
 use crate::engine::diarization::Diarization;
+use crate::engine::online::Update;
 use crate::engine::pipeline::Pipeline;
+use crate::engine::registry::Registry;
 use crate::engine::stream::{StreamConfig, StreamingDiarizer};
 use crate::models::ModelError;
 
@@ -27,17 +29,36 @@ use crate::models::ModelError;
 const PIECE: usize = 16_000;
 
 pub enum Command<E> {
-    /// Start a new engine stream (the previous one is dropped).
-    Start(E),
-    Audio { generation: u64, samples: Vec<f32> },
-    Silence { generation: u64, samples: u64 },
+    /// Start a new engine stream; the speakers the previous one met keep
+    /// their labels. `live`: skip chunks rather than wait when inference lags.
+    Start {
+        tag: E,
+        live: bool,
+    },
+    Audio {
+        generation: u64,
+        samples: Vec<f32>,
+    },
+    Silence {
+        generation: u64,
+        samples: u64,
+    },
     /// Analyse the tail and reply with the final result (EOS).
-    Finish { generation: u64, reply: Sender<Option<(E, Diarization)>> },
+    Finish {
+        generation: u64,
+        reply: Sender<Option<(E, Diarization)>>,
+    },
 }
 
 pub enum Event<E> {
-    /// A clustering of everything analysed so far in epoch `E`.
-    Update(E, Diarization),
+    /// New turns of epoch `E` (after each analysed piece; re-clustered
+    /// every `cluster-interval`).
+    Update(E, Update),
+    /// A live stream's inference lags: this many chunks skipped so far.
+    Degraded {
+        skipped_chunks: u64,
+        step: f64,
+    },
     Error(String),
 }
 
@@ -83,20 +104,39 @@ pub struct Worker<E> {
 }
 
 impl<E: Clone + Send + 'static> Worker<E> {
-    /// `interval` is the clustering period in 16 kHz samples (0 = only at EOS).
+    /// `config.online` sets the re-clustering interval and horizon.
     pub fn spawn(
         pipeline: Pipeline,
         config: StreamConfig,
-        interval: u64,
         queue: usize,
         on_event: impl FnMut(Event<E>) + Send + 'static,
     ) -> std::io::Result<Self> {
         let (tx, rx) = bounded(queue.max(1));
         let (cancel_tx, cancel_rx) = bounded(1);
-        let control = Arc::new(Control { generation: AtomicU64::new(0), flushing: AtomicBool::new(false), cancel_tx, cancel_rx });
-        let mut state = Analysis { pipeline, config, interval, control: control.clone(), on_event: Box::new(on_event), current: None, failed: false };
-        let thread = std::thread::Builder::new().name("speakrs-worker".into()).spawn(move || state.run(rx))?;
-        Ok(Self { tx: Some(tx), control, thread: Some(thread) })
+        let control = Arc::new(Control {
+            generation: AtomicU64::new(0),
+            flushing: AtomicBool::new(false),
+            cancel_tx,
+            cancel_rx,
+        });
+        let mut state = Analysis {
+            pipeline,
+            config,
+            control: control.clone(),
+            on_event: Box::new(on_event),
+            current: None,
+            registry: Registry::default(),
+            failed: false,
+            reported_skips: 0,
+        };
+        let thread = std::thread::Builder::new()
+            .name("speakrs-worker".into())
+            .spawn(move || state.run(rx))?;
+        Ok(Self {
+            tx: Some(tx),
+            control,
+            thread: Some(thread),
+        })
     }
 
     pub fn control(&self) -> &Arc<Control> {
@@ -126,7 +166,13 @@ impl<E: Clone + Send + 'static> Worker<E> {
     /// Drains the engine and returns its final result; `Err` when flushed.
     pub fn finish(&self) -> Result<Option<(E, Diarization)>, SendError> {
         let (reply, result) = bounded(1);
-        self.send(Command::Finish { generation: self.control.generation(), reply }, true)?;
+        self.send(
+            Command::Finish {
+                generation: self.control.generation(),
+                reply,
+            },
+            true,
+        )?;
         select! {
             recv(result) -> r => Ok(r.ok().flatten()),
             recv(self.control.cancel_rx) -> _ => Err(SendError::Cancelled),
@@ -152,19 +198,22 @@ impl<E> Drop for Worker<E> {
 struct Analysis<E> {
     pipeline: Pipeline,
     config: StreamConfig,
-    interval: u64,
     control: Arc<Control>,
     on_event: Box<dyn FnMut(Event<E>) + Send>,
     current: Option<Epoch<E>>,
+    /// Speakers of earlier engine streams (before a flush or a jump).
+    registry: Registry,
     failed: bool,
+    reported_skips: u64,
 }
 
 struct Epoch<E> {
     tag: E,
     stream: StreamingDiarizer,
-    pushed: u64,
-    next_cluster: u64,
 }
+
+/// Degradation warnings: at most one per this many newly skipped chunks.
+const SKIPS_PER_WARNING: u64 = 30;
 
 /// Runs engine code, turning errors and panics into one message.
 fn guarded<T>(f: impl FnOnce() -> Result<T, ModelError>) -> Result<T, String> {
@@ -172,8 +221,14 @@ fn guarded<T>(f: impl FnOnce() -> Result<T, ModelError>) -> Result<T, String> {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(e.to_string()),
         Err(panic) => {
-            let what = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
-            Err(format!("internal error (panic) in the diarization engine: {}", what.unwrap_or_default()))
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned());
+            Err(format!(
+                "internal error (panic) in the diarization engine: {}",
+                what.unwrap_or_default()
+            ))
         }
     }
 }
@@ -184,15 +239,21 @@ impl<E: Clone> Analysis<E> {
         let live = move |g: u64| g == control.generation();
         for cmd in rx {
             match cmd {
-                Command::Start(tag) => self.start(tag),
-                Command::Audio { generation, samples } if live(generation) => {
+                Command::Start { tag, live } => self.start(tag, live),
+                Command::Audio {
+                    generation,
+                    samples,
+                } if live(generation) => {
                     for piece in samples.chunks(PIECE) {
                         if !live(generation) || !self.push(piece) {
                             break;
                         }
                     }
                 }
-                Command::Silence { generation, samples } if live(generation) => {
+                Command::Silence {
+                    generation,
+                    samples,
+                } if live(generation) => {
                     let zeros = vec![0.0f32; PIECE];
                     let mut left = samples;
                     while left > 0 && live(generation) {
@@ -217,46 +278,71 @@ impl<E: Clone> Analysis<E> {
         (self.on_event)(Event::Error(message));
     }
 
-    fn start(&mut self, tag: E) {
-        self.current = None; // joins the old stream's inference threads first
+    fn start(&mut self, tag: E, live: bool) {
+        // Joins the old stream's inference threads first; keeps its speakers.
+        if let Some(old) = self.current.take() {
+            if let Ok(registry) = guarded(|| Ok(old.stream.into_registry())) {
+                self.registry = registry;
+            }
+        }
         if self.failed {
             return;
         }
-        match guarded(|| StreamingDiarizer::new(self.pipeline.clone(), &self.config)) {
-            Ok(stream) => self.current = Some(Epoch { tag, stream, pushed: 0, next_cluster: self.interval }),
+        let config = StreamConfig {
+            skip_when_busy: live,
+            ..self.config.clone()
+        };
+        let registry = std::mem::take(&mut self.registry);
+        self.reported_skips = 0;
+        match guarded(|| StreamingDiarizer::with_registry(self.pipeline.clone(), &config, registry))
+        {
+            Ok(stream) => self.current = Some(Epoch { tag, stream }),
             Err(e) => self.fail(e),
         }
     }
 
-    /// Pushes one piece; clusters when the interval is reached. False on failure.
+    /// Pushes one piece and reports what became known. False on failure.
     fn push(&mut self, samples: &[f32]) -> bool {
-        let Some(epoch) = self.current.as_mut() else { return false };
-        if let Err(e) = guarded(|| epoch.stream.push(samples)) {
-            self.fail(e);
+        let Some(epoch) = self.current.as_mut() else {
             return false;
-        }
-        epoch.pushed += samples.len() as u64;
-        if self.interval > 0 && epoch.pushed >= epoch.next_cluster {
-            epoch.next_cluster = epoch.pushed + self.interval;
-            match guarded(|| epoch.stream.cluster()) {
-                Ok(d) => {
-                    let tag = epoch.tag.clone();
-                    (self.on_event)(Event::Update(tag, d));
-                }
-                Err(e) => {
-                    self.fail(e);
-                    return false;
-                }
+        };
+        let polled = guarded(|| {
+            epoch.stream.push(samples)?;
+            epoch.stream.poll()
+        });
+        let update = match polled {
+            Ok(update) => update,
+            Err(e) => {
+                self.fail(e);
+                return false;
             }
+        };
+        let skipped = epoch.stream.skipped_chunks();
+        let step = epoch.stream.step_seconds();
+        let tag = epoch.tag.clone();
+        if let Some(update) = update {
+            (self.on_event)(Event::Update(tag, update));
+        }
+        if skipped >= self.reported_skips + SKIPS_PER_WARNING
+            || (skipped > 0 && self.reported_skips == 0)
+        {
+            self.reported_skips = skipped;
+            (self.on_event)(Event::Degraded {
+                skipped_chunks: skipped,
+                step,
+            });
         }
         true
     }
 
     fn finish(&mut self) -> Option<(E, Diarization)> {
         let epoch = self.current.take()?;
-        let Epoch { tag, stream, .. } = epoch;
-        match guarded(|| stream.finish()) {
-            Ok(d) => Some((tag, d)),
+        let Epoch { tag, stream } = epoch;
+        match guarded(|| stream.finish_with_registry()) {
+            Ok((d, registry)) => {
+                self.registry = registry;
+                Some((tag, d))
+            }
             Err(e) => {
                 self.fail(e);
                 None

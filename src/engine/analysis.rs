@@ -1,4 +1,7 @@
-//! What the workers learn about each chunk, kept for (re-)clustering.
+//! What the workers learn about each chunk, and the reorder buffer that
+//! hands chunks to the stream's owner in index order.
+
+use std::collections::BTreeMap;
 
 use ndarray::{Array2, Array3, Axis};
 
@@ -9,64 +12,71 @@ use super::config::{FRAMES_PER_CHUNK, LOCAL_SPEAKERS};
 pub struct ChunkAnalysis {
     /// Chunk index: the chunk starts at `index · step`.
     pub index: usize,
-    /// Binary activity `[589, 3]` of the local speakers.
+    /// Binary activity `[589, 3]` of the local speakers; NaN-filled when
+    /// the chunk was skipped (a live stream falling behind).
     pub activity: Array2<f32>,
     /// One embedding per local speaker; NaN-filled when it has none.
     pub embeddings: Array2<f32>,
 }
 
-/// All chunk analyses of a stream, by chunk index. Embedding workers finish
-/// out of order; only the gap-free prefix is ready for clustering.
+impl ChunkAnalysis {
+    /// A chunk that was never analysed: it covers no frame and votes for nothing.
+    pub fn skipped(index: usize, dimension: usize) -> Self {
+        Self {
+            index,
+            activity: Array2::from_elem((FRAMES_PER_CHUNK, LOCAL_SPEAKERS), f32::NAN),
+            embeddings: Array2::from_elem((LOCAL_SPEAKERS, dimension), f32::NAN),
+        }
+    }
+
+    pub fn is_skipped(&self) -> bool {
+        self.activity.first().is_some_and(|v| v.is_nan())
+    }
+}
+
+/// Embedding workers finish out of order; chunks wait here until every
+/// earlier one is in, then leave in index order.
 #[derive(Debug, Default)]
 pub struct Analyses {
-    slots: Vec<Option<ChunkAnalysis>>,
-    ready: usize,
-    pub dimension: usize,
+    waiting: BTreeMap<usize, ChunkAnalysis>,
+    next: usize,
 }
 
 impl Analyses {
     pub fn push(&mut self, analysis: ChunkAnalysis) {
-        self.dimension = analysis.embeddings.ncols();
-        let index = analysis.index;
-        if self.slots.len() <= index {
-            self.slots.resize_with(index + 1, || None);
-        }
-        self.slots[index] = Some(analysis);
-        while self.slots.get(self.ready).is_some_and(Option::is_some) {
-            self.ready += 1;
-        }
+        self.waiting.insert(analysis.index, analysis);
     }
 
-    /// Chunks ready for clustering: 0..len() are all analysed.
-    pub fn len(&self) -> usize {
-        self.ready
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ready == 0
-    }
-
-    fn ready_chunks(&self) -> impl Iterator<Item = &ChunkAnalysis> {
-        self.slots[..self.ready].iter().flatten()
-    }
-
-    /// `[chunks, 589, 3]` binarized segmentation, the layout pyannote uses.
-    pub fn binarized(&self) -> Array3<f32> {
-        let mut out = Array3::<f32>::zeros((self.ready, FRAMES_PER_CHUNK, LOCAL_SPEAKERS));
-        for (mut dst, c) in out.axis_iter_mut(Axis(0)).zip(self.ready_chunks()) {
-            dst.assign(&c.activity);
+    /// The chunks that are next in order, removed from the buffer.
+    pub fn take_ready(&mut self) -> Vec<ChunkAnalysis> {
+        let mut out = Vec::new();
+        while let Some(a) = self.waiting.remove(&self.next) {
+            out.push(a);
+            self.next += 1;
         }
         out
     }
+}
 
-    /// `[chunks, 3, D]` embeddings, NaN where a local speaker has none.
-    pub fn embeddings(&self) -> Array3<f32> {
-        let mut out = Array3::<f32>::from_elem((self.ready, LOCAL_SPEAKERS, self.dimension), f32::NAN);
-        for (mut dst, c) in out.axis_iter_mut(Axis(0)).zip(self.ready_chunks()) {
-            if c.embeddings.ncols() == self.dimension {
-                dst.assign(&c.embeddings);
-            }
-        }
-        out
+/// `[chunks, 589, 3]` binarized segmentation, the layout pyannote uses.
+pub fn binarized<'a>(chunks: impl ExactSizeIterator<Item = &'a ChunkAnalysis>) -> Array3<f32> {
+    let mut out = Array3::<f32>::zeros((chunks.len(), FRAMES_PER_CHUNK, LOCAL_SPEAKERS));
+    for (mut dst, c) in out.axis_iter_mut(Axis(0)).zip(chunks) {
+        dst.assign(&c.activity);
     }
+    out
+}
+
+/// `[chunks, 3, D]` embeddings, NaN where a local speaker has none.
+pub fn embeddings<'a>(
+    chunks: impl ExactSizeIterator<Item = &'a ChunkAnalysis>,
+    dimension: usize,
+) -> Array3<f32> {
+    let mut out = Array3::<f32>::from_elem((chunks.len(), LOCAL_SPEAKERS, dimension), f32::NAN);
+    for (mut dst, c) in out.axis_iter_mut(Axis(0)).zip(chunks) {
+        if c.embeddings.ncols() == dimension {
+            dst.assign(&c.embeddings);
+        }
+    }
+    out
 }

@@ -103,13 +103,17 @@ fn div_round_half_even(num: u64, den: u64) -> u64 {
 /// warm-up), rounded half to even. Frames no chunk covers get 0.
 ///
 /// `binarized` is `[chunks, frames_per_chunk, local_speakers]` with 0/1
-/// values (> 0.5 counts as active; NaN as inactive).
+/// values (> 0.5 counts as active). A chunk whose first value is NaN was
+/// skipped (a live stream falling behind) and covers nothing.
 pub fn speaker_count(binarized: ArrayView3<f32>, chunk_step_s: f64) -> Result<Vec<u8>, GridError> {
     let num_chunks = binarized.dim().0;
     let total = num_global_frames(num_chunks, chunk_step_s)?;
     let mut active = vec![0u64; total];
     let mut covering = vec![0u64; total];
     for (c, chunk) in binarized.outer_iter().enumerate() {
+        if chunk.first().is_some_and(|v| v.is_nan()) {
+            continue;
+        }
         let start = chunk_start_frame(c, chunk_step_s);
         for (i, frame) in chunk.outer_iter().enumerate() {
             let Some(g) = start.checked_add(i).filter(|&g| g < total) else {

@@ -9,8 +9,8 @@ use ndarray::{Array2, ArrayView2, Axis};
 use ort::value::TensorRef;
 
 use super::config::{
-    CHUNK_SAMPLES, FBANK_BINS, FBANK_FRAMES_PER_CHUNK, FRAMES_PER_CHUNK, LOCAL_SPEAKERS, MIN_EMBEDDING_FBANK_FRAMES,
-    MIN_EMBEDDING_SAMPLES,
+    CHUNK_SAMPLES, FBANK_BINS, FBANK_FRAMES_PER_CHUNK, FRAMES_PER_CHUNK, LOCAL_SPEAKERS,
+    MIN_EMBEDDING_FBANK_FRAMES, MIN_EMBEDDING_SAMPLES,
 };
 use crate::models::{ModelError, SharedSession};
 
@@ -25,7 +25,11 @@ pub fn speaker_masks(activity: ArrayView2<f32>) -> [Option<Vec<bool>>; LOCAL_SPE
         if !full.iter().any(|&a| a) {
             return None;
         }
-        let clean: Vec<bool> = full.iter().zip(&active_count).map(|(&a, &n)| a && n < 1.5).collect();
+        let clean: Vec<bool> = full
+            .iter()
+            .zip(&active_count)
+            .map(|(&a, &n)| a && n < 1.5)
+            .collect();
         if clean.iter().filter(|&&c| c).count() > min_clean {
             Some(clean)
         } else {
@@ -39,7 +43,11 @@ pub fn speaker_masks(activity: ArrayView2<f32>) -> [Option<Vec<bool>>; LOCAL_SPE
 pub fn select_frames(fbank: ArrayView2<f32>, mask: &[bool]) -> Array2<f32> {
     let seg_frames = mask.len();
     let rows: Vec<usize> = (0..fbank.nrows())
-        .filter(|&i| mask.get(i * seg_frames / FBANK_FRAMES_PER_CHUNK).copied().unwrap_or(false))
+        .filter(|&i| {
+            mask.get(i * seg_frames / FBANK_FRAMES_PER_CHUNK)
+                .copied()
+                .unwrap_or(false)
+        })
         .collect();
     fbank.select(Axis(0), &rows)
 }
@@ -52,11 +60,16 @@ pub struct Embedder {
 impl Embedder {
     /// Wraps a session after checking it maps `[1, T, 80]` fbank to `[1, D]`.
     pub fn new(session: Arc<SharedSession>) -> Result<Self, ModelError> {
-        let mut embedder = Self { session, dimension: 0 };
-        let probe = embedder.run(Array2::<f32>::zeros((200, FBANK_BINS)).view()).map_err(|e| ModelError::Shape {
-            path: embedder.session.path.clone(),
-            reason: format!("not an embedding model taking [N, frames, 80] fbank ({e})"),
-        })?;
+        let mut embedder = Self {
+            session,
+            dimension: 0,
+        };
+        let probe = embedder
+            .run(Array2::<f32>::zeros((200, FBANK_BINS)).view())
+            .map_err(|e| ModelError::Shape {
+                path: embedder.session.path.clone(),
+                reason: format!("not an embedding model taking [N, frames, 80] fbank ({e})"),
+            })?;
         if probe.is_empty() {
             return Err(ModelError::Shape {
                 path: embedder.session.path.clone(),
@@ -80,7 +93,9 @@ impl Embedder {
     }
 
     fn run(&self, feats: ArrayView2<f32>) -> Result<Vec<f32>, ModelError> {
-        let fail = |e: ort::Error| ModelError::Inference(format!("embedding ({}): {e}", self.session.path.display()));
+        let fail = |e: ort::Error| {
+            ModelError::Inference(format!("embedding ({}): {e}", self.session.path.display()))
+        };
         let input = feats.as_standard_layout().insert_axis(Axis(0)).to_owned();
         let tensor = TensorRef::from_array_view(input.view()).map_err(fail)?;
         let mut session = self.session.lock();

@@ -38,12 +38,17 @@ impl Fbank {
         let n = FBANK_WINDOW;
         let window = (0..n)
             .map(|i| {
-                let hann = 0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / (n - 1) as f64).cos();
+                let hann =
+                    0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / (n - 1) as f64).cos();
                 hann.powf(0.85) as f32
             })
             .collect();
         let fft = RealFftPlanner::<f32>::new().plan_fft_forward(FFT_SIZE);
-        Self { window, mel_filters: mel_filters(), fft }
+        Self {
+            window,
+            mel_filters: mel_filters(),
+            fft,
+        }
     }
 
     /// Number of frames for `num_samples` samples (snip_edges = true).
@@ -75,14 +80,22 @@ impl Fbank {
             }
             buf[FBANK_WINDOW..].fill(0.0);
             // A failing FFT would mean mismatched buffer sizes: ours are fixed, from the plan.
-            if self.fft.process_with_scratch(&mut buf, &mut spectrum, &mut scratch).is_err() {
+            if self
+                .fft
+                .process_with_scratch(&mut buf, &mut spectrum, &mut scratch)
+                .is_err()
+            {
                 continue;
             }
             for (p, c) in power.iter_mut().zip(&spectrum) {
                 *p = c.norm_sqr();
             }
             for (m, (start, weights)) in self.mel_filters.iter().enumerate() {
-                let energy: f32 = weights.iter().zip(&power[*start..]).map(|(w, p)| w * p).sum();
+                let energy: f32 = weights
+                    .iter()
+                    .zip(&power[*start..])
+                    .map(|(w, p)| w * p)
+                    .sum();
                 row[m] = energy.max(f32::EPSILON).ln();
             }
         }
@@ -146,7 +159,9 @@ impl SlidingLogMel {
     pub fn chunk(&mut self, fbank: &Fbank, start: usize, audio: &[f32]) -> Array2<f32> {
         let frames = Fbank::num_frames(audio.len());
         let reusable = match &self.previous {
-            Some((prev_start, prev)) if start > *prev_start && (start - prev_start) % FBANK_SHIFT == 0 => {
+            Some((prev_start, prev))
+                if start > *prev_start && (start - prev_start) % FBANK_SHIFT == 0 =>
+            {
                 let shift = (start - prev_start) / FBANK_SHIFT;
                 (prev.nrows() == frames && shift < frames).then_some(shift)
             }
@@ -157,7 +172,8 @@ impl SlidingLogMel {
                 let kept = frames - shift;
                 let fresh = fbank.log_mel(&audio[kept * FBANK_SHIFT..]);
                 let mut out = Array2::<f32>::zeros((frames, FBANK_BINS));
-                out.slice_mut(ndarray::s![..kept, ..]).assign(&prev.slice(ndarray::s![shift.., ..]));
+                out.slice_mut(ndarray::s![..kept, ..])
+                    .assign(&prev.slice(ndarray::s![shift.., ..]));
                 out.slice_mut(ndarray::s![kept.., ..]).assign(&fresh);
                 out
             }

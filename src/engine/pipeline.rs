@@ -51,12 +51,20 @@ impl Pipeline {
         };
         let segmenter = Arc::new(Segmenter::new(session(&models.segmentation, 0)?)?);
         let embedders = (0..threads)
-            .map(|replica| Ok(Arc::new(Embedder::new(session(&models.embedding, replica)?)?)))
+            .map(|replica| {
+                Ok(Arc::new(Embedder::new(session(
+                    &models.embedding,
+                    replica,
+                )?)?))
+            })
             .collect::<Result<Vec<_>, ModelError>>()?;
         let embedder = &embedders[0];
         let plda = match &models.plda {
             Some(path) => {
-                let plda = load_plda(path).map_err(|e| ModelError::Shape { path: path.clone(), reason: e.to_string() })?;
+                let plda = load_plda(path).map_err(|e| ModelError::Shape {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?;
                 if plda.input_dim() != embedder.dimension() {
                     return Err(ModelError::Shape {
                         path: path.clone(),
@@ -72,7 +80,13 @@ impl Pipeline {
             }
             None => None,
         };
-        Ok(Self { segmenter, embedders, plda, clustering: config.clustering.clone(), models })
+        Ok(Self {
+            segmenter,
+            embedders,
+            plda,
+            clustering: config.clustering.clone(),
+            models,
+        })
     }
 }
 

@@ -87,7 +87,12 @@ pub fn class_covariances(rows: &[DVector<f64>], labels: &[usize]) -> (DMatrix<f6
 }
 
 /// Fits a PLDA of `dim` dimensions from embeddings with speaker labels.
-pub fn fit(embeddings: &[Vec<f32>], labels: &[usize], dim: usize, kind: PldaKind) -> Result<FittedPlda, String> {
+pub fn fit(
+    embeddings: &[Vec<f32>],
+    labels: &[usize],
+    dim: usize,
+    kind: PldaKind,
+) -> Result<FittedPlda, String> {
     if embeddings.len() < 2 || embeddings.len() != labels.len() {
         return Err("need at least two labelled embeddings".into());
     }
@@ -95,8 +100,10 @@ pub fn fit(embeddings: &[Vec<f32>], labels: &[usize], dim: usize, kind: PldaKind
     if dim == 0 || dim > d_in {
         return Err(format!("PLDA dimension {dim} must be in 1..={d_in}"));
     }
-    let raw: Vec<DVector<f64>> =
-        embeddings.iter().map(|e| DVector::from_iterator(d_in, e.iter().map(|&v| v as f64))).collect();
+    let raw: Vec<DVector<f64>> = embeddings
+        .iter()
+        .map(|e| DVector::from_iterator(d_in, e.iter().map(|&v| v as f64)))
+        .collect();
     let mean1 = mean(&raw);
     let x1: Vec<DVector<f64>> = raw.iter().map(|x| l2norm_scaled(&(x - &mean1))).collect();
     // PCA on the length-normalised embeddings: the `lda` projection.
@@ -107,7 +114,10 @@ pub fn fit(embeddings: &[Vec<f32>], labels: &[usize], dim: usize, kind: PldaKind
     let lda = DMatrix::from_fn(d_in, dim, |r, c| eig.eigenvectors[(r, order[c])]);
     let projected: Vec<DVector<f64>> = x1.iter().map(|x| lda.transpose() * x).collect();
     let mean2 = mean(&projected);
-    let x2: Vec<DVector<f64>> = projected.iter().map(|p| l2norm_scaled(&(p - &mean2))).collect();
+    let x2: Vec<DVector<f64>> = projected
+        .iter()
+        .map(|p| l2norm_scaled(&(p - &mean2)))
+        .collect();
     let mu = mean(&x2);
     let centred: Vec<DVector<f64>> = x2.iter().map(|x| x - &mu).collect();
     let (within, between) = class_covariances(&centred, labels);
@@ -122,7 +132,8 @@ pub fn fit(embeddings: &[Vec<f32>], labels: &[usize], dim: usize, kind: PldaKind
         PldaKind::TwoCovariance => diagonalise(&within, &between)?,
     };
     let to_nd1 = |v: &DVector<f64>| Array1::from_iter(v.iter().copied());
-    let to_nd2 = |m: &DMatrix<f64>| Array2::from_shape_fn((m.nrows(), m.ncols()), |(r, c)| m[(r, c)]);
+    let to_nd2 =
+        |m: &DMatrix<f64>| Array2::from_shape_fn((m.nrows(), m.ncols()), |(r, c)| m[(r, c)]);
     let arrays = PldaArrays {
         mean1: to_nd1(&mean1),
         mean2: to_nd1(&mean2),
@@ -132,17 +143,28 @@ pub fn fit(embeddings: &[Vec<f32>], labels: &[usize], dim: usize, kind: PldaKind
         psi: to_nd1(&psi),
         mean1_f32: false,
     };
-    Ok(FittedPlda { arrays, measured_ratio })
+    Ok(FittedPlda {
+        arrays,
+        measured_ratio,
+    })
 }
 
 /// `tr`, `psi` with trᵀ·tr = W⁻¹ and trᵀ·diag(1/psi)·tr = B⁻¹ (pyannote's
 /// parametrisation), from the generalised eigenproblem B v = λ W v.
-fn diagonalise(within: &DMatrix<f64>, between: &DMatrix<f64>) -> Result<(DMatrix<f64>, DVector<f64>), String> {
+fn diagonalise(
+    within: &DMatrix<f64>,
+    between: &DMatrix<f64>,
+) -> Result<(DMatrix<f64>, DVector<f64>), String> {
     let d = within.nrows();
     // A little shrinkage keeps W invertible with few speakers per dimension.
     let w = within + DMatrix::identity(d, d) * (1e-6 * within.trace() / d as f64);
-    let chol = w.cholesky().ok_or("within-speaker covariance is not positive definite")?;
-    let l_inv = chol.l().try_inverse().ok_or("within-speaker covariance is singular")?;
+    let chol = w
+        .cholesky()
+        .ok_or("within-speaker covariance is not positive definite")?;
+    let l_inv = chol
+        .l()
+        .try_inverse()
+        .ok_or("within-speaker covariance is singular")?;
     let eig = SymmetricEigen::new(&l_inv * between * l_inv.transpose());
     // v = L⁻ᵀ u, so that vᵀ W v = I and vᵀ B v = diag(λ).
     let v = l_inv.transpose() * &eig.eigenvectors;

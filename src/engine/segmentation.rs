@@ -9,7 +9,8 @@ use super::config::{LOCAL_SPEAKERS, POWERSET_CLASSES};
 use crate::models::{ModelError, SharedSession};
 
 /// Local speakers of each powerset class: {}, {0}, {1}, {2}, {0,1}, {0,2}, {1,2}.
-pub const POWERSET: [&[usize]; POWERSET_CLASSES] = [&[], &[0], &[1], &[2], &[0, 1], &[0, 2], &[1, 2]];
+pub const POWERSET: [&[usize]; POWERSET_CLASSES] =
+    [&[], &[0], &[1], &[2], &[0, 1], &[0, 2], &[1, 2]];
 
 pub struct Segmenter {
     session: Arc<SharedSession>,
@@ -19,14 +20,19 @@ impl Segmenter {
     /// Wraps a session after checking that it maps `[N, 1, T]` to `[N, F, 7]`.
     pub fn new(session: Arc<SharedSession>) -> Result<Self, ModelError> {
         let segmenter = Self { session };
-        let probe = segmenter.log_probabilities(&[&vec![0.0; 16_000][..]]).map_err(|e| ModelError::Shape {
-            path: segmenter.session.path.clone(),
-            reason: format!("not a segmentation model taking a [N, 1, samples] waveform ({e})"),
-        })?;
+        let probe = segmenter
+            .log_probabilities(&[&vec![0.0; 16_000][..]])
+            .map_err(|e| ModelError::Shape {
+                path: segmenter.session.path.clone(),
+                reason: format!("not a segmentation model taking a [N, 1, samples] waveform ({e})"),
+            })?;
         if probe.shape()[2] != POWERSET_CLASSES {
             return Err(ModelError::Shape {
                 path: segmenter.session.path.clone(),
-                reason: format!("segmentation must output {POWERSET_CLASSES} powerset classes, got {:?}", probe.shape()),
+                reason: format!(
+                    "segmentation must output {POWERSET_CLASSES} powerset classes, got {:?}",
+                    probe.shape()
+                ),
             });
         }
         Ok(segmenter)
@@ -39,14 +45,22 @@ impl Segmenter {
         for (mut row, chunk) in input.axis_iter_mut(Axis(0)).zip(chunks) {
             row.row_mut(0).assign(&ndarray::ArrayView1::from(*chunk));
         }
-        let fail = |e: ort::Error| ModelError::Inference(format!("segmentation ({}): {e}", self.session.path.display()));
+        let fail = |e: ort::Error| {
+            ModelError::Inference(format!(
+                "segmentation ({}): {e}",
+                self.session.path.display()
+            ))
+        };
         let tensor = TensorRef::from_array_view(input.view()).map_err(fail)?;
         let mut session = self.session.lock();
         let outputs = session.run(ort::inputs![tensor]).map_err(fail)?;
         let out = outputs[0].try_extract_array::<f32>().map_err(fail)?;
         out.into_dimensionality::<ndarray::Ix3>()
             .map(|a| a.to_owned())
-            .map_err(|e| ModelError::Shape { path: self.session.path.clone(), reason: e.to_string() })
+            .map_err(|e| ModelError::Shape {
+                path: self.session.path.clone(),
+                reason: e.to_string(),
+            })
     }
 }
 

@@ -5,11 +5,14 @@
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use crossbeam_channel::Sender;
+use crossbeam_channel::{Sender, TrySendError};
 
+use super::analysis::ChunkAnalysis;
 use super::config::{CHUNK_SAMPLES, DEFAULT_STEP_SECONDS, SAMPLE_RATE};
-use super::diarization::{cluster_analyses, Diarization};
+use super::diarization::Diarization;
+use super::online::{Online, OnlineConfig, Update};
 use super::pipeline::Pipeline;
+use super::registry::Registry;
 use super::workers::{self, ChunkJob, Shared};
 use crate::models::ModelError;
 
@@ -22,11 +25,22 @@ pub struct StreamConfig {
     pub batch: usize,
     /// Chunks that may wait in each queue before `push` blocks.
     pub queue: usize,
+    /// Re-clustering and horizon (live streams); the default clusters once, at the end.
+    pub online: OnlineConfig,
+    /// Live streams: when the inference queue is full, skip the chunk
+    /// (a coarser step for as long as inference lags) instead of blocking.
+    pub skip_when_busy: bool,
 }
 
 impl Default for StreamConfig {
     fn default() -> Self {
-        Self { step_seconds: DEFAULT_STEP_SECONDS, batch: 8, queue: 16 }
+        Self {
+            step_seconds: DEFAULT_STEP_SECONDS,
+            batch: 8,
+            queue: 16,
+            online: OnlineConfig::default(),
+            skip_when_busy: false,
+        }
     }
 }
 
@@ -38,14 +52,28 @@ pub struct StreamingDiarizer {
     buffer_start: usize,
     total_samples: usize,
     next_chunk: usize,
+    skip_when_busy: bool,
+    skipped_chunks: u64,
+    dimension: usize,
     jobs: Option<Sender<ChunkJob>>,
     workers: Vec<JoinHandle<()>>,
     shared: Arc<Shared>,
+    online: Online,
 }
 
 impl StreamingDiarizer {
     pub fn new(pipeline: Pipeline, config: &StreamConfig) -> Result<Self, ModelError> {
-        let step = ((config.step_seconds * SAMPLE_RATE as f64).round() as usize).clamp(160, CHUNK_SAMPLES);
+        Self::with_registry(pipeline, config, Registry::default())
+    }
+
+    /// A stream that keeps the labels of the speakers `registry` knows.
+    pub fn with_registry(
+        pipeline: Pipeline,
+        config: &StreamConfig,
+        registry: Registry,
+    ) -> Result<Self, ModelError> {
+        let step =
+            ((config.step_seconds * SAMPLE_RATE as f64).round() as usize).clamp(160, CHUNK_SAMPLES);
         let shared = Arc::new(Shared::default());
         let (jobs, rx) = crossbeam_channel::bounded(config.queue.max(1));
         let workers = workers::spawn(
@@ -57,6 +85,13 @@ impl StreamingDiarizer {
             config.queue.max(1),
         )
         .map_err(|e| ModelError::Inference(format!("cannot start inference threads: {e}")))?;
+        let online = Online::new(
+            step as f64 / SAMPLE_RATE as f64,
+            config.online.clone(),
+            &pipeline,
+            registry,
+        );
+        let dimension = pipeline.embedders.first().map_or(0, |e| e.dimension());
         Ok(Self {
             pipeline,
             step,
@@ -64,9 +99,13 @@ impl StreamingDiarizer {
             buffer_start: 0,
             total_samples: 0,
             next_chunk: 0,
+            skip_when_busy: config.skip_when_busy,
+            skipped_chunks: 0,
+            dimension,
             jobs: Some(jobs),
             workers,
             shared,
+            online,
         })
     }
 
@@ -79,11 +118,28 @@ impl StreamingDiarizer {
         self.total_samples
     }
 
-    /// Appends audio; blocks while the inference queues are full.
+    /// Chunks held for re-clustering (see `OnlineConfig::horizon`).
+    pub fn kept_chunks(&self) -> usize {
+        self.online.kept_chunks()
+    }
+
+    /// Chunks skipped because inference was busy (`skip_when_busy`).
+    pub fn skipped_chunks(&self) -> u64 {
+        self.skipped_chunks
+    }
+
+    /// Appends audio; blocks while the inference queues are full (unless
+    /// `skip_when_busy`).
     pub fn push(&mut self, samples: &[f32]) -> Result<(), ModelError> {
         self.check_error()?;
         // Non-finite samples would poison every model output of the chunk: silence them.
-        self.buffer.extend(samples.iter().map(|&s| if s.is_finite() { s.clamp(-1.0, 1.0) } else { 0.0 }));
+        self.buffer.extend(samples.iter().map(|&s| {
+            if s.is_finite() {
+                s.clamp(-1.0, 1.0)
+            } else {
+                0.0
+            }
+        }));
         self.total_samples += samples.len();
         while self.next_chunk * self.step + CHUNK_SAMPLES <= self.total_samples {
             let start = self.next_chunk * self.step - self.buffer_start;
@@ -100,40 +156,135 @@ impl StreamingDiarizer {
     }
 
     fn send(&mut self, audio: Arc<[f32]>) -> Result<(), ModelError> {
-        let job = ChunkJob { index: self.next_chunk, start: self.next_chunk * self.step, audio };
+        let index = self.next_chunk;
+        let job = ChunkJob {
+            index,
+            start: index * self.step,
+            audio,
+        };
         self.next_chunk += 1;
-        match &self.jobs {
-            Some(tx) if tx.send(job).is_ok() => Ok(()),
-            _ => Err(self.take_error().unwrap_or_else(|| ModelError::Inference("inference threads stopped".into()))),
-        }
+        let Some(tx) = &self.jobs else {
+            return Err(self.stopped());
+        };
+        let sent = if self.skip_when_busy {
+            match tx.try_send(job) {
+                Err(TrySendError::Full(_)) => {
+                    self.skipped_chunks += 1;
+                    self.shared
+                        .analyses
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(ChunkAnalysis::skipped(index, self.dimension));
+                    Ok(())
+                }
+                other => other.map_err(|_| ()),
+            }
+        } else {
+            tx.send(job).map_err(|_| ())
+        };
+        sent.map_err(|_| self.stopped())
     }
 
-    /// Clusters what has been analysed so far (turns up to the last analysed chunk).
-    pub fn cluster(&self) -> Result<Diarization, ModelError> {
-        self.check_error()?;
-        let analyses = self.shared.analyses.lock().unwrap_or_else(|p| p.into_inner());
-        let analysed = if analyses.is_empty() {
+    fn stopped(&self) -> ModelError {
+        self.take_error()
+            .unwrap_or_else(|| ModelError::Inference("inference threads stopped".into()))
+    }
+
+    /// Seconds of audio the analysed chunks cover.
+    fn analysed_until(&self, chunks: usize) -> f64 {
+        let samples = if chunks == 0 {
             0
         } else {
-            ((analyses.len() - 1) * self.step + CHUNK_SAMPLES).min(self.total_samples)
+            ((chunks - 1) * self.step + CHUNK_SAMPLES).min(self.total_samples)
         };
-        cluster_analyses(&analyses, self.step_seconds(), analysed as f64 / SAMPLE_RATE as f64, &self.pipeline)
+        samples as f64 / SAMPLE_RATE as f64
+    }
+
+    /// Takes what the workers have analysed; with re-clustering on
+    /// (`OnlineConfig::cluster_interval` > 0) returns the new turns.
+    pub fn poll(&mut self) -> Result<Option<Update>, ModelError> {
+        self.check_error()?;
+        let ready = self
+            .shared
+            .analyses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take_ready();
+        let Some(last) = ready.last().map(|a| a.index) else {
+            return Ok(None);
+        };
+        let until = self.analysed_until(last + 1);
+        self.online.add(ready, until, &self.pipeline)
     }
 
     /// Analyses the tail (a zero-padded last chunk, as pyannote does), waits
-    /// for the workers and clusters everything.
-    pub fn finish(mut self) -> Result<Diarization, ModelError> {
-        let covered = if self.next_chunk == 0 { 0 } else { (self.next_chunk - 1) * self.step + CHUNK_SAMPLES };
+    /// for the workers and clusters everything kept.
+    pub fn finish(self) -> Result<Diarization, ModelError> {
+        self.finish_with_registry().map(|(d, _)| d)
+    }
+
+    /// `finish`, also returning the speakers met, for a following stream.
+    pub fn finish_with_registry(mut self) -> Result<(Diarization, Registry), ModelError> {
+        let covered = if self.next_chunk == 0 {
+            0
+        } else {
+            (self.next_chunk - 1) * self.step + CHUNK_SAMPLES
+        };
         if self.total_samples > 0 && (self.next_chunk == 0 || covered < self.total_samples) {
             let start = self.next_chunk * self.step - self.buffer_start;
             let mut audio = self.buffer[start.min(self.buffer.len())..].to_vec();
             audio.resize(CHUNK_SAMPLES, 0.0);
+            self.skip_when_busy = false; // the tail is always analysed
             self.send(audio.into())?;
         }
         self.join();
         self.check_error()?;
-        let analyses = self.shared.analyses.lock().unwrap_or_else(|p| p.into_inner());
-        cluster_analyses(&analyses, self.step_seconds(), self.total_samples as f64 / SAMPLE_RATE as f64, &self.pipeline)
+        let ready = self
+            .shared
+            .analyses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take_ready();
+        let duration = self.total_samples as f64 / SAMPLE_RATE as f64;
+        self.online.add(ready, duration, &self.pipeline)?;
+        let turns = self.online.finish(duration, &self.pipeline)?;
+        let registry = std::mem::replace(
+            &mut self.online,
+            Online::new(
+                1.0,
+                OnlineConfig::default(),
+                &self.pipeline,
+                Registry::default(),
+            ),
+        )
+        .into_registry();
+        Ok((Diarization::new(turns, duration), registry))
+    }
+
+    /// Stops the stream unfinished (a flush); returns the speakers met.
+    pub fn into_registry(mut self) -> Registry {
+        self.shared
+            .cancelled
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.join();
+        let ready = self
+            .shared
+            .analyses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take_ready();
+        let until = self.analysed_until(ready.last().map_or(0, |a| a.index + 1));
+        let _ = self.online.add(ready, until, &self.pipeline);
+        std::mem::replace(
+            &mut self.online,
+            Online::new(
+                1.0,
+                OnlineConfig::default(),
+                &self.pipeline,
+                Registry::default(),
+            ),
+        )
+        .into_registry()
     }
 
     fn join(&mut self) {
@@ -151,7 +302,11 @@ impl StreamingDiarizer {
     }
 
     fn take_error(&self) -> Option<ModelError> {
-        self.shared.error.lock().unwrap_or_else(|p| p.into_inner()).take()
+        self.shared
+            .error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
     }
 }
 
@@ -160,13 +315,19 @@ impl Drop for StreamingDiarizer {
     /// and joining leaves no thread behind. (`finish` joins first, so this
     /// cancels nothing it still needs.)
     fn drop(&mut self) {
-        self.shared.cancelled.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.shared
+            .cancelled
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         self.join();
     }
 }
 
 /// Offline diarization of a whole recording: the streaming path, fed at once.
-pub fn diarize(pipeline: Pipeline, config: &StreamConfig, samples: &[f32]) -> Result<Diarization, ModelError> {
+pub fn diarize(
+    pipeline: Pipeline,
+    config: &StreamConfig,
+    samples: &[f32],
+) -> Result<Diarization, ModelError> {
     let mut stream = StreamingDiarizer::new(pipeline, config)?;
     stream.push(samples)?;
     stream.finish()

@@ -74,7 +74,13 @@ pub fn spawn(
     Ok(threads)
 }
 
-fn segmentation_loop(jobs: Receiver<ChunkJob>, out: Sender<SegmentedChunk>, segmenter: &Segmenter, shared: &Shared, batch: usize) {
+fn segmentation_loop(
+    jobs: Receiver<ChunkJob>,
+    out: Sender<SegmentedChunk>,
+    segmenter: &Segmenter,
+    shared: &Shared,
+    batch: usize,
+) {
     // Fbank is computed here, where chunks arrive in order, so that the
     // frames overlapping chunks share are computed once.
     let fbank = Fbank::new();
@@ -115,10 +121,19 @@ fn embedding_loop(chunks: Receiver<SegmentedChunk>, embedder: &Embedder, shared:
             return;
         }
         match analyse(chunk, embedder) {
-            Ok(analysis) => shared.analyses.lock().unwrap_or_else(|p| p.into_inner()).push(analysis),
+            Ok(analysis) => shared
+                .analyses
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(analysis),
             Err(e) => return shared.fail(e),
         }
-        if shared.error.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+        if shared
+            .error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+        {
             return;
         }
     }
@@ -137,10 +152,16 @@ fn analyse(chunk: SegmentedChunk, embedder: &Embedder) -> Result<ChunkAnalysis, 
             let selected = select_frames(feats.view(), mask);
             if let Some(e) = embedder.embed(selected.view())? {
                 if e.len() == dimension {
-                    embeddings.row_mut(k).assign(&ndarray::ArrayView1::from(&e[..]));
+                    embeddings
+                        .row_mut(k)
+                        .assign(&ndarray::ArrayView1::from(&e[..]));
                 }
             }
         }
     }
-    Ok(ChunkAnalysis { index: chunk.index, activity: chunk.activity, embeddings })
+    Ok(ChunkAnalysis {
+        index: chunk.index,
+        activity: chunk.activity,
+        embeddings,
+    })
 }

@@ -9,7 +9,11 @@ pub enum ModelError {
     #[error("model file {path} is missing ({what}); run `{SETUP_COMMAND}` to prepare the default models, or point `model-dir` at a model set")]
     Missing { path: PathBuf, what: String },
     #[error("model file {path} is corrupt: sha256 {actual}, manifest expects {expected}; re-run `{SETUP_COMMAND}` to convert it again")]
-    Checksum { path: PathBuf, expected: String, actual: String },
+    Checksum {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
     #[error("model manifest {path} is unreadable: {reason}; re-run `{SETUP_COMMAND}`")]
     Manifest { path: PathBuf, reason: String },
     #[error("model {path} has the wrong shape: {reason}")]

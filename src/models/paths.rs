@@ -11,7 +11,9 @@ pub fn data_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
         return PathBuf::from(dir).join("gst-speakrs");
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"));
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"));
     home.join(".local/share/gst-speakrs")
 }
 
@@ -27,6 +29,8 @@ pub fn default_model_dir() -> PathBuf {
 pub fn ort_library() -> PathBuf {
     match std::env::var_os("ORT_DYLIB_PATH").filter(|d| !d.is_empty()) {
         Some(path) => PathBuf::from(path),
-        None => data_dir().join("onnxruntime").join(format!("libonnxruntime.so.{ORT_VERSION}")),
+        None => data_dir()
+            .join("onnxruntime")
+            .join(format!("libonnxruntime.so.{ORT_VERSION}")),
     }
 }

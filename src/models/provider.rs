@@ -3,7 +3,11 @@
 
 use std::path::PathBuf;
 
-#[cfg(any(feature = "cuda", feature = "migraphx", all(feature = "coreml", target_os = "macos")))]
+#[cfg(any(
+    feature = "cuda",
+    feature = "migraphx",
+    all(feature = "coreml", target_os = "macos")
+))]
 use ort::ep::ExecutionProvider;
 use ort::ep::ExecutionProviderDispatch;
 
@@ -62,7 +66,10 @@ fn missing_in_library(mode: Mode, provider: &str, package: &str) -> ModelError {
 
 /// The execution providers for `opts`, checked against the loaded library.
 /// Call after the environment exists (the check queries ONNX Runtime).
-pub fn execution_providers(opts: &ProviderOptions, model_name: &str) -> Result<Vec<ExecutionProviderDispatch>, ModelError> {
+pub fn execution_providers(
+    opts: &ProviderOptions,
+    model_name: &str,
+) -> Result<Vec<ExecutionProviderDispatch>, ModelError> {
     let _ = model_name;
     match opts.mode {
         Mode::Cpu => Ok(Vec::new()),
@@ -76,7 +83,11 @@ pub fn execution_providers(opts: &ProviderOptions, model_name: &str) -> Result<V
 fn cuda(opts: &ProviderOptions) -> Result<Vec<ExecutionProviderDispatch>, ModelError> {
     let ep = ort::ep::CUDA::default().with_device_id(opts.device_id as i32);
     if !<ort::ep::CUDA as ExecutionProvider>::is_available().unwrap_or(false) {
-        return Err(missing_in_library(opts.mode, "CUDA execution provider", "onnxruntime-gpu"));
+        return Err(missing_in_library(
+            opts.mode,
+            "CUDA execution provider",
+            "onnxruntime-gpu",
+        ));
     }
     Ok(vec![ep.build().error_on_failure()])
 }
@@ -87,7 +98,10 @@ fn cuda(opts: &ProviderOptions) -> Result<Vec<ExecutionProviderDispatch>, ModelE
 }
 
 #[cfg(feature = "migraphx")]
-fn migraphx(opts: &ProviderOptions, model_name: &str) -> Result<Vec<ExecutionProviderDispatch>, ModelError> {
+fn migraphx(
+    opts: &ProviderOptions,
+    model_name: &str,
+) -> Result<Vec<ExecutionProviderDispatch>, ModelError> {
     use ort::ep::ArenaExtendStrategy;
     // SameAsRequested keeps the arena from doubling past what the batches need
     // (what upstream speakrs found on ROCm GPUs).
@@ -103,13 +117,20 @@ fn migraphx(opts: &ProviderOptions, model_name: &str) -> Result<Vec<ExecutionPro
         }
     }
     if !<ort::ep::MIGraphX as ExecutionProvider>::is_available().unwrap_or(false) {
-        return Err(missing_in_library(opts.mode, "MIGraphX execution provider", "onnxruntime-migraphx"));
+        return Err(missing_in_library(
+            opts.mode,
+            "MIGraphX execution provider",
+            "onnxruntime-migraphx",
+        ));
     }
     Ok(vec![ep.build().error_on_failure()])
 }
 
 #[cfg(not(feature = "migraphx"))]
-fn migraphx(opts: &ProviderOptions, _model_name: &str) -> Result<Vec<ExecutionProviderDispatch>, ModelError> {
+fn migraphx(
+    opts: &ProviderOptions,
+    _model_name: &str,
+) -> Result<Vec<ExecutionProviderDispatch>, ModelError> {
     Err(missing_feature(opts.mode, "migraphx"))
 }
 
@@ -117,7 +138,11 @@ fn migraphx(opts: &ProviderOptions, _model_name: &str) -> Result<Vec<ExecutionPr
 fn coreml(opts: &ProviderOptions) -> Result<Vec<ExecutionProviderDispatch>, ModelError> {
     let ep = ort::ep::CoreML::default();
     if !<ort::ep::CoreML as ExecutionProvider>::is_available().unwrap_or(false) {
-        return Err(missing_in_library(opts.mode, "CoreML execution provider", "onnxruntime (macOS)"));
+        return Err(missing_in_library(
+            opts.mode,
+            "CoreML execution provider",
+            "onnxruntime (macOS)",
+        ));
     }
     Ok(vec![ep.build().error_on_failure()])
 }

@@ -24,15 +24,23 @@ pub fn environment() -> Result<Environment, ModelError> {
     }
     let library = paths::ort_library();
     if !library.exists() {
-        return Err(ModelError::Runtime { path: library, reason: "no such file".into() });
+        return Err(ModelError::Runtime {
+            path: library,
+            reason: "no such file".into(),
+        });
     }
-    let builder = ort::init_from(&library)
-        .map_err(|e| ModelError::Runtime { path: library.clone(), reason: e.to_string() })?;
+    let builder = ort::init_from(&library).map_err(|e| ModelError::Runtime {
+        path: library.clone(),
+        reason: e.to_string(),
+    })?;
     let built = builder
         .with_name("gst-speakrs")
         .with_telemetry(false)
         .build()
-        .map_err(|e| ModelError::Runtime { path: library, reason: e.to_string() })?;
+        .map_err(|e| ModelError::Runtime {
+            path: library,
+            reason: e.to_string(),
+        })?;
     *env = Some(built.clone());
     Ok(built)
 }
@@ -80,30 +88,48 @@ pub fn session(config: &SessionConfig) -> Result<Arc<SharedSession>, ModelError>
 fn create(config: &SessionConfig) -> Result<SharedSession, ModelError> {
     let env = environment()?;
     let path = &config.model;
-    let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let providers = execution_providers(&config.provider, &name)?;
     let fail = |e: ort::Error| session_error(path, e);
     let mut builder = Session::builder(&env).map_err(fail)?;
     if config.threads > 0 {
-        builder = builder.with_intra_threads(config.threads).map_err(|e| fail(e.into()))?;
+        builder = builder
+            .with_intra_threads(config.threads)
+            .map_err(|e| fail(e.into()))?;
         builder = builder.with_inter_threads(1).map_err(|e| fail(e.into()))?;
         // Sessions run side by side on their own threads: spinning pool
         // threads would only steal the cores the other sessions need.
-        builder = builder.with_config_entry("session.intra_op.allow_spinning", "0").map_err(|e| fail(e.into()))?;
+        builder = builder
+            .with_config_entry("session.intra_op.allow_spinning", "0")
+            .map_err(|e| fail(e.into()))?;
     }
-    builder = builder.with_optimization_level(GraphOptimizationLevel::All).map_err(|e| fail(e.into()))?;
+    builder = builder
+        .with_optimization_level(GraphOptimizationLevel::All)
+        .map_err(|e| fail(e.into()))?;
     if !providers.is_empty() {
         builder = builder.with_execution_providers(providers).map_err(|e| {
             let e: ort::Error = e.into();
-            ModelError::Provider { mode: config.provider.mode.name().into(), reason: e.to_string() }
+            ModelError::Provider {
+                mode: config.provider.mode.name().into(),
+                reason: e.to_string(),
+            }
         })?;
     }
     let session = builder.commit_from_file(path).map_err(fail)?;
-    Ok(SharedSession { session: Mutex::new(session), path: path.clone() })
+    Ok(SharedSession {
+        session: Mutex::new(session),
+        path: path.clone(),
+    })
 }
 
 fn session_error(path: &Path, e: ort::Error) -> ModelError {
-    ModelError::Session { path: path.to_path_buf(), reason: e.to_string() }
+    ModelError::Session {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
 }
 
 /// A poisoned lock only means another thread panicked mid-inference; the

@@ -27,7 +27,10 @@ pub fn model_set() -> gstspeakrs::models::ModelSet {
         .unwrap_or_else(|e| panic!("default models unavailable ({e}); run scripts/setup.sh first"))
 }
 
-pub fn session(model: PathBuf, threads: usize) -> std::sync::Arc<gstspeakrs::models::SharedSession> {
+pub fn session(
+    model: PathBuf,
+    threads: usize,
+) -> std::sync::Arc<gstspeakrs::models::SharedSession> {
     gstspeakrs::models::runtime::session(&gstspeakrs::models::SessionConfig {
         model,
         provider: Default::default(),

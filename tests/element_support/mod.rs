@@ -48,7 +48,11 @@ pub fn run_with_rttm(name: &str, description: &str) -> (Outcome, String) {
 pub fn run(description: &str) -> Outcome {
     let pipeline = gst::parse::launch(description).unwrap();
     let bus = pipeline.bus().unwrap();
-    let mut out = Outcome { messages: vec![], errors: vec![], final_before_eos: false };
+    let mut out = Outcome {
+        messages: vec![],
+        errors: vec![],
+        final_before_eos: false,
+    };
     if pipeline.set_state(gst::State::Playing).is_err() {
         // The error message is still on the bus.
     }
@@ -62,11 +66,15 @@ pub fn run(description: &str) -> Outcome {
                 }
             }
             MessageView::Error(e) => {
-                out.errors.push((e.error(), e.error().message().to_string()));
+                out.errors
+                    .push((e.error(), e.error().message().to_string()));
                 break;
             }
             MessageView::Eos(_) => {
-                out.final_before_eos = out.messages.last().is_some_and(|s| s.get::<bool>("final").unwrap());
+                out.final_before_eos = out
+                    .messages
+                    .last()
+                    .is_some_and(|s| s.get::<bool>("final").unwrap());
                 break;
             }
             _ => {}
@@ -84,7 +92,11 @@ pub fn parse_rttm(text: &str) -> Rttm {
         .map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
             let start: f64 = f[3].parse().unwrap();
-            (start, start + f[4].parse::<f64>().unwrap(), f[7].to_string())
+            (
+                start,
+                start + f[4].parse::<f64>().unwrap(),
+                f[7].to_string(),
+            )
         })
         .collect()
 }
@@ -119,7 +131,10 @@ pub fn agreement(a: &Rttm, b: &Rttm) -> f64 {
             continue;
         }
         speech += 1;
-        let mut mapped: Vec<&str> = x.iter().filter_map(|l| map.iter().find(|m| m.0 == *l).map(|m| m.1)).collect();
+        let mut mapped: Vec<&str> = x
+            .iter()
+            .filter_map(|l| map.iter().find(|m| m.0 == *l).map(|m| m.1))
+            .collect();
         let mut y = y.clone();
         mapped.sort();
         y.sort();
@@ -133,23 +148,35 @@ pub fn speech_agreement(a: &Rttm, b: &Rttm) -> f64 {
     let end = a.iter().chain(b).map(|t| t.1).fold(0.0, f64::max);
     let frames = (end * 100.0).ceil() as usize;
     let (sa, sb) = (frame_sets(a, frames), frame_sets(b, frames));
-    sa.iter().zip(&sb).filter(|(x, y)| x.is_empty() == y.is_empty()).count() as f64 / frames.max(1) as f64
+    sa.iter()
+        .zip(&sb)
+        .filter(|(x, y)| x.is_empty() == y.is_empty())
+        .count() as f64
+        / frames.max(1) as f64
 }
 
 pub fn frame_sets(r: &Rttm, frames: usize) -> Vec<Vec<&str>> {
     (0..frames)
         .map(|i| {
             let t = (i as f64 + 0.5) / 100.0;
-            r.iter().filter(|x| x.0 <= t && t < x.1).map(|x| x.2.as_str()).collect()
+            r.iter()
+                .filter(|x| x.0 <= t && t < x.1)
+                .map(|x| x.2.as_str())
+                .collect()
         })
         .collect()
 }
 
 pub fn offline_rttm(path: &Path) -> String {
     let reader = hound::WavReader::open(path).unwrap();
-    let samples: Vec<f32> = reader.into_samples::<i16>().map(|s| s.unwrap() as f32 / 32768.0).collect();
+    let samples: Vec<f32> = reader
+        .into_samples::<i16>()
+        .map(|s| s.unwrap() as f32 / 32768.0)
+        .collect();
     let p = pipeline::Pipeline::load(&Default::default()).unwrap();
-    stream::diarize(p, &stream::StreamConfig::default(), &samples).unwrap().to_rttm("sample")
+    stream::diarize(p, &stream::StreamConfig::default(), &samples)
+        .unwrap()
+        .to_rttm("sample")
 }
 
 /// (all threads of the process, threads named speakrs-*)
@@ -163,4 +190,3 @@ pub fn threads() -> (usize, usize) {
     }
     (total, ours)
 }
-

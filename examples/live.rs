@@ -1,0 +1,409 @@
+//! The live benchmark: the element on live (or accelerated) streams.
+//!
+//!     cargo run --release --example live -- der --set ../shared/eval/sim-dev [--latency 10]
+//!     cargo run --release --example live -- streams --set DIR --streams 1,2,4 --minutes 2
+//!     cargo run --release --example live -- soak --set DIR --hours 6 [--step 1]
+//!
+//! - `der`: each file as its own stream, accelerated (non-live source:
+//!   buffers wait for the analysis, which is what a live stream that keeps
+//!   up shows). The live output is the `speakers` on each buffer's meta
+//!   with `latency`; scored against the reference and against the EOS
+//!   output, both clipped to end `latency` before the file does (the
+//!   held tail gets the final turns, which a live viewer never sees).
+//! - `streams`: N live pipelines (`appsrc is-live=true` paced by the wall
+//!   clock) in one process, looping the set; per-stream CPU, skipped chunks
+//!   (degradation), RSS, live-vs-EOS DER and label switches, for each N.
+//! - `soak`: one accelerated stream of many hours (the set looped): RSS and
+//!   re-clustering time over stream time.
+
+#[path = "live/stream.rs"]
+mod stream;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use gstspeakrs::engine::der::{score, DerComponents, Segment};
+use gstspeakrs::engine::rttm::parse_rttm;
+use stream::{Outcome, Spec};
+
+struct Options {
+    command: String,
+    set: PathBuf,
+    latency: f64,
+    streams: Vec<usize>,
+    minutes: f64,
+    hours: f64,
+    step: f64,
+    threads: usize,
+    interval: f64,
+    horizon: f64,
+}
+
+fn parse() -> Options {
+    let mut args = std::env::args().skip(1);
+    let mut o = Options {
+        command: args.next().unwrap_or_else(|| "der".into()),
+        set: "../shared/eval/sim-dev".into(),
+        latency: 10.0,
+        streams: vec![1],
+        minutes: 2.0,
+        hours: 6.0,
+        step: 1.0,
+        threads: 0,
+        interval: 30.0,
+        horizon: 600.0,
+    };
+    while let Some(flag) = args.next() {
+        let v = args
+            .next()
+            .unwrap_or_else(|| panic!("{flag} needs a value"));
+        let num = |v: &str| {
+            v.parse::<f64>()
+                .unwrap_or_else(|_| panic!("{flag}: a number"))
+        };
+        match flag.as_str() {
+            "--set" => o.set = v.into(),
+            "--latency" => o.latency = num(&v),
+            "--streams" => {
+                o.streams = v
+                    .split(',')
+                    .map(|n| n.parse().expect("--streams: 1,2,4"))
+                    .collect()
+            }
+            "--minutes" => o.minutes = num(&v),
+            "--hours" => o.hours = num(&v),
+            "--step" => o.step = num(&v),
+            "--threads" => o.threads = num(&v) as usize,
+            "--cluster-interval" => o.interval = num(&v),
+            "--horizon" => o.horizon = num(&v),
+            other => panic!("unknown flag {other}"),
+        }
+    }
+    o
+}
+
+struct File {
+    uri: String,
+    audio: Vec<i16>,
+    reference: Vec<Segment>,
+}
+
+fn read_set(set: &Path) -> Vec<File> {
+    let text = std::fs::read_to_string(set.join("index.tsv"))
+        .unwrap_or_else(|e| panic!("{}: {e}", set.display()));
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split('\t').collect();
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| *h == name)
+            .expect("index.tsv column")
+    };
+    let (u, w, r) = (col("uri"), col("wav"), col("rttm"));
+    lines
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let c: Vec<&str> = l.split('\t').collect();
+            let mut wav = hound::WavReader::open(set.join(c[w])).expect("16 kHz WAV");
+            assert_eq!(wav.spec().sample_rate, 16_000, "the eval sets are 16 kHz");
+            let audio = wav.samples::<i16>().map(|s| s.expect("sample")).collect();
+            let rttm = std::fs::read_to_string(set.join(c[r])).expect("RTTM");
+            let reference = parse_rttm(&rttm)
+                .expect("valid RTTM")
+                .iter()
+                .map(Segment::from)
+                .collect();
+            File {
+                uri: c[u].into(),
+                audio,
+                reference,
+            }
+        })
+        .collect()
+}
+
+fn clip(segments: &[Segment], until: f64) -> Vec<Segment> {
+    segments
+        .iter()
+        .filter(|s| s.start < until)
+        .map(|s| Segment {
+            end: s.end.min(until),
+            ..s.clone()
+        })
+        .collect()
+}
+
+fn properties(o: &Options, threads: usize) -> String {
+    let ns = |s: f64| (s * 1e9) as u64;
+    format!(
+        "latency={} cluster-interval={} horizon={} step={} threads={}",
+        ns(o.latency),
+        ns(o.interval),
+        ns(o.horizon),
+        o.step,
+        threads
+    )
+}
+
+fn rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Process CPU seconds (user + system).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn pct(c: &DerComponents) -> String {
+    format!("{:.2} %", 100.0 * c.der())
+}
+
+fn der(o: &Options) {
+    let files = read_set(&o.set);
+    let (mut live, mut eos, mut between) = (
+        DerComponents::default(),
+        DerComponents::default(),
+        DerComponents::default(),
+    );
+    let mut switches = 0;
+    for f in &files {
+        let seconds = f.audio.len() as f64 / 16_000.0;
+        let spec = Spec {
+            audio: Arc::new(f.audio.clone()),
+            reference: Arc::new(f.reference.clone()),
+            seconds,
+            live: false,
+            buffer_ms: 20,
+            properties: properties(o, if o.threads == 0 { 2 } else { o.threads }),
+            progress: Arc::default(),
+        };
+        let out = stream::run(&spec);
+        let until = seconds - o.latency;
+        if until <= 0.0 {
+            continue;
+        }
+        let (reference, l, e) = (
+            clip(&f.reference, until),
+            clip(&out.live, until),
+            clip(&out.eos, until),
+        );
+        let (cl, ce) = (score(&reference, &l), score(&reference, &e));
+        println!(
+            "{:<24} live {:>7}  EOS {:>7}  scored {:.0} s",
+            f.uri,
+            pct(&cl),
+            pct(&ce),
+            until
+        );
+        live += cl;
+        eos += ce;
+        between += score(&e, &l);
+        switches += out.label_switches;
+    }
+    println!("| set | latency | live DER | EOS DER | live vs EOS | label switches |");
+    println!("|---|---|---|---|---|---|");
+    let name = o
+        .set
+        .file_name()
+        .map_or("?".into(), |n| n.to_string_lossy().to_string());
+    println!(
+        "| {name} | {} s | {} | {} | {} | {switches} |",
+        o.latency,
+        pct(&live),
+        pct(&eos),
+        pct(&between)
+    );
+}
+
+fn looped(files: &[File]) -> (Vec<i16>, Vec<Segment>) {
+    let (mut audio, mut reference) = (Vec::new(), Vec::new());
+    for f in files {
+        let offset = audio.len() as f64 / 16_000.0;
+        reference.extend(f.reference.iter().map(|s| Segment {
+            start: s.start + offset,
+            end: s.end + offset,
+            ..s.clone()
+        }));
+        audio.extend_from_slice(&f.audio);
+    }
+    (audio, reference)
+}
+
+fn looped_reference(one: &[Segment], loop_len: f64, until: f64) -> Vec<Segment> {
+    let loops = (until / loop_len).ceil() as usize;
+    let all: Vec<Segment> = (0..loops)
+        .flat_map(|k| {
+            one.iter().map(move |s| Segment {
+                start: s.start + k as f64 * loop_len,
+                end: s.end + k as f64 * loop_len,
+                ..s.clone()
+            })
+        })
+        .collect();
+    clip(&all, until)
+}
+
+fn streams(o: &Options) {
+    let (audio, reference) = looped(&read_set(&o.set));
+    let (audio, reference) = (Arc::new(audio), Arc::new(reference));
+    println!("| streams | per-stream CPU | skipped chunks | peak RSS | live vs EOS DER | label switches | real time |");
+    println!("|---|---|---|---|---|---|---|");
+    for &n in &o.streams {
+        let (cpu0, wall0) = (cpu_seconds(), Instant::now());
+        let peak = Arc::new(AtomicU64::new(0));
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let monitor = {
+            let (peak, done) = (peak.clone(), done.clone());
+            std::thread::spawn(move || {
+                while !done.load(Ordering::Relaxed) {
+                    peak.fetch_max(rss_mib() as u64, Ordering::Relaxed);
+                    std::thread::sleep(std::time::Duration::from_millis(500));
+                }
+            })
+        };
+        let runs: Vec<_> = (0..n)
+            .map(|_| {
+                let spec = Spec {
+                    audio: audio.clone(),
+                    reference: reference.clone(),
+                    seconds: o.minutes * 60.0,
+                    live: true,
+                    buffer_ms: 20,
+                    properties: properties(o, if o.threads == 0 { 1 } else { o.threads }),
+                    progress: Arc::default(),
+                };
+                std::thread::spawn(move || stream::run(&spec))
+            })
+            .collect();
+        let outcomes: Vec<Outcome> = runs
+            .into_iter()
+            .map(|r| r.join().expect("stream"))
+            .collect();
+        done.store(true, Ordering::Relaxed);
+        let _ = monitor.join();
+        let wall = wall0.elapsed().as_secs_f64();
+        let cpu = (cpu_seconds() - cpu0) / wall / n as f64;
+        let skipped: u64 = outcomes.iter().map(|x| x.skipped_chunks).sum();
+        let mut between = DerComponents::default();
+        for x in &outcomes {
+            let until = x.pushed_seconds - o.latency;
+            between += score(&clip(&x.eos, until), &clip(&x.live, until));
+        }
+        let switches: usize = outcomes.iter().map(|x| x.label_switches).sum();
+        println!(
+            "| {n} | {:.0} % of a core | {skipped} | {} MiB | {} | {switches} | {} |",
+            100.0 * cpu,
+            peak.load(Ordering::Relaxed),
+            pct(&between),
+            if skipped == 0 { "yes" } else { "no (degraded)" }
+        );
+    }
+}
+
+fn soak(o: &Options) {
+    let (audio, reference) = looped(&read_set(&o.set));
+    let loop_len = audio.len() as f64 / 16_000.0;
+    let seconds = o.hours * 3600.0;
+    let progress = Arc::new(AtomicU64::new(0));
+    let spec = Spec {
+        audio: Arc::new(audio),
+        reference: Arc::new(reference.clone()),
+        seconds,
+        live: false,
+        buffer_ms: 100,
+        properties: properties(o, if o.threads == 0 { 2 } else { o.threads }),
+        progress: progress.clone(),
+    };
+    let started = Instant::now();
+    let run = std::thread::spawn(move || stream::run(&spec));
+    println!("| stream time | wall | RSS |");
+    println!("|---|---|---|");
+    let mut next_report = 0.0;
+    while !run.is_finished() {
+        let at = progress.load(Ordering::Relaxed) as f64 / 16_000.0;
+        if at >= next_report {
+            println!(
+                "| {:.2} h | {:.0} s | {:.0} MiB |",
+                at / 3600.0,
+                started.elapsed().as_secs_f64(),
+                rss_mib()
+            );
+            next_report += (seconds / 24.0).max(60.0);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let out = run.join().expect("soak stream");
+    println!(
+        "| {:.2} h (end) | {:.0} s | {:.0} MiB |",
+        out.pushed_seconds / 3600.0,
+        started.elapsed().as_secs_f64(),
+        rss_mib()
+    );
+    println!("\nre-clustering time by hour of stream:");
+    println!("| hour | re-clusterings | mean | max |");
+    println!("|---|---|---|---|");
+    for h in 0..o.hours.ceil() as usize {
+        let times: Vec<f64> = out
+            .clusterings
+            .iter()
+            .filter(|(t, _)| (*t / 3600.0) as usize == h)
+            .map(|&(_, c)| c)
+            .collect();
+        if times.is_empty() {
+            continue;
+        }
+        let mean = times.iter().sum::<f64>() / times.len() as f64;
+        let max = times.iter().copied().fold(0.0, f64::max);
+        println!(
+            "| {h}–{} | {} | {:.0} ms | {:.0} ms |",
+            h + 1,
+            times.len(),
+            1e3 * mean,
+            1e3 * max
+        );
+    }
+    let until = out.pushed_seconds - o.latency;
+    let truth = looped_reference(&reference, loop_len, until);
+    let (l, e) = (clip(&out.live, until), clip(&out.eos, until));
+    println!(
+        "\nDER over {:.1} h: live {}  EOS {}  live vs EOS {}  label switches after the first minute: {}  xRT {:.1}",
+        until / 3600.0,
+        pct(&score(&truth, &l)),
+        pct(&score(&truth, &e)),
+        pct(&score(&e, &l)),
+        out.label_switches,
+        out.pushed_seconds / started.elapsed().as_secs_f64()
+    );
+}
+
+fn main() {
+    gst::init().expect("GStreamer init");
+    gstspeakrs::plugin_register_static().expect("register speakrs plugin");
+    let o = parse();
+    match o.command.as_str() {
+        "der" => der(&o),
+        "streams" => streams(&o),
+        "soak" => soak(&o),
+        other => panic!("unknown command {other}: der | streams | soak"),
+    }
+}

@@ -1,0 +1,511 @@
+//! The live state of a stream: the chunks of the recent horizon with the
+//! stable speaker labels their local speakers carry, the speaker registry,
+//! and when to re-cluster.
+//!
+//! - A new chunk's speakers are assigned to the known speakers at once
+//!   (one-to-one, cosine to the speakers' models); a clean embedding that
+//!   matches nobody starts a new speaker. Its turns are known right away.
+//! - Every `cluster_interval` the horizon is re-clustered (PLDA + VBx) and
+//!   the clusters are mapped onto the registry's labels (registry.rs).
+//! - Chunks older than `horizon` leave: the frames only they covered become
+//!   final, their clean embeddings go into the speakers' long-term models.
+//!   Memory and clustering time are bounded by the horizon, not the stream.
+
+use std::collections::VecDeque;
+
+use ndarray::{Array2, Axis};
+
+use super::analysis::{binarized, embeddings, ChunkAnalysis};
+use super::assign::{constrained_assignment, NO_SPEAKER};
+use super::clustering::{cluster, ClusteringConfig};
+use super::config::{CHUNK_SECONDS, LOCAL_SPEAKERS};
+use super::count::{speaker_count, FrameGrid};
+use super::pipeline::Pipeline;
+use super::reconstruct::{reconstruct, turns, Turn};
+use super::registry::{cosine, HorizonSums, LabelChange, Registry};
+use crate::models::ModelError;
+
+/// Cosine similarity to the best-matching speaker below which a clean
+/// embedding is taken for a new person (between re-clusterings).
+pub const NEW_SPEAKER_SIMILARITY: f64 = 0.3;
+/// Turns of one speaker closer than this (s) where two computations meet
+/// (their frame grids may be offset by less than a frame) are one turn.
+const SPLICE_GAP: f64 = 0.02;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OnlineConfig {
+    /// Seconds of analysed audio between re-clusterings; 0: only at the end
+    /// (and no turns before it).
+    pub cluster_interval: f64,
+    /// Seconds of chunks kept for re-clustering; 0 keeps everything.
+    pub horizon: f64,
+}
+
+impl Default for OnlineConfig {
+    fn default() -> Self {
+        Self {
+            cluster_interval: 0.0,
+            horizon: 0.0,
+        }
+    }
+}
+
+/// What changed since the previous update.
+#[derive(Debug, Clone, Default)]
+pub struct Update {
+    /// Turns that became final (they will not change again).
+    pub finalized: Vec<Turn>,
+    /// Every not-yet-final turn, from `final_until` to `analysed_until`.
+    pub provisional: Vec<Turn>,
+    pub final_until: f64,
+    pub analysed_until: f64,
+    pub changes: Vec<LabelChange>,
+    pub reclustered: bool,
+    /// Wall time the re-clustering took (s).
+    pub clustering_seconds: f64,
+    /// Speakers with a turn in the horizon.
+    pub active_speakers: usize,
+}
+
+struct Kept {
+    analysis: ChunkAnalysis,
+    labels: [i32; LOCAL_SPEAKERS],
+    /// Clean enough to train the clustering (and a speaker's model).
+    clean: [bool; LOCAL_SPEAKERS],
+}
+
+pub struct Online {
+    step: f64,
+    config: OnlineConfig,
+    clustering: ClusteringConfig,
+    kept: VecDeque<Kept>,
+    dimension: usize,
+    registry: Registry,
+    sums: HorizonSums,
+    final_until: f64,
+    finalized: Vec<Turn>,
+    provisional: Vec<Turn>,
+    next_cluster: f64,
+    /// Labels in the last clustering's cluster order: reconstruction breaks
+    /// ties by column, and pyannote's columns are in cluster order.
+    cluster_order: Vec<usize>,
+}
+
+fn fail(stage: &str, e: &dyn std::fmt::Display) -> ModelError {
+    ModelError::Inference(format!("{stage}: {e}"))
+}
+
+impl Online {
+    pub fn new(step: f64, config: OnlineConfig, pipeline: &Pipeline, registry: Registry) -> Self {
+        let clustering =
+            super::diarization::effective_config(&pipeline.clustering, pipeline.plda.is_some());
+        let first = config.cluster_interval.min(CHUNK_SECONDS);
+        Self {
+            step,
+            config,
+            clustering,
+            kept: VecDeque::new(),
+            dimension: 0,
+            registry,
+            sums: HorizonSums::new(),
+            final_until: 0.0,
+            finalized: Vec::new(),
+            provisional: Vec::new(),
+            next_cluster: first,
+            cluster_order: Vec::new(),
+        }
+    }
+
+    /// The registry, with every kept speaker's clean embeddings archived:
+    /// what a later stream (after a flushing seek) knows of these speakers.
+    pub fn into_registry(mut self) -> Registry {
+        for k in &self.kept {
+            for s in (0..LOCAL_SPEAKERS).filter(|&s| k.clean[s]) {
+                if let Ok(id) = usize::try_from(k.labels[s]) {
+                    self.registry.archive(id, k.analysis.embeddings.row(s));
+                }
+            }
+        }
+        self.registry
+    }
+
+    /// Chunks held for re-clustering (bounded by the horizon when live).
+    pub fn kept_chunks(&self) -> usize {
+        self.kept.len()
+    }
+
+    fn live(&self) -> bool {
+        self.config.cluster_interval > 0.0
+    }
+
+    fn chunk_end(&self, index: usize) -> f64 {
+        index as f64 * self.step + CHUNK_SECONDS
+    }
+
+    /// Takes newly analysed chunks (in index order); `analysed_until` is the
+    /// audio they cover (s). Returns the new turns in live mode.
+    pub fn add(
+        &mut self,
+        chunks: Vec<ChunkAnalysis>,
+        analysed_until: f64,
+        pipeline: &Pipeline,
+    ) -> Result<Option<Update>, ModelError> {
+        let Some(first_new) = chunks.first().map(|c| c.index) else {
+            return Ok(None);
+        };
+        for analysis in chunks {
+            if !analysis.is_skipped() {
+                self.dimension = analysis.embeddings.ncols();
+            }
+            let clean = clean_speakers(&analysis, self.clustering.min_active_ratio);
+            let mut kept = Kept {
+                analysis,
+                labels: [NO_SPEAKER; LOCAL_SPEAKERS],
+                clean,
+            };
+            if self.live() {
+                kept.labels = self.label_incrementally(&kept);
+                self.contribute(&kept, 1.0);
+            }
+            self.kept.push_back(kept);
+        }
+        if !self.live() {
+            return Ok(None);
+        }
+        let mut update = Update {
+            analysed_until,
+            ..Default::default()
+        };
+        if analysed_until >= self.next_cluster {
+            let started = std::time::Instant::now();
+            update.changes = self.recluster(pipeline)?;
+            update.reclustered = true;
+            update.clustering_seconds = started.elapsed().as_secs_f64();
+            self.next_cluster = analysed_until
+                + analysed_until.clamp(
+                    CHUNK_SECONDS,
+                    self.config.cluster_interval.max(CHUNK_SECONDS),
+                );
+            self.provisional = self.turns_from(0, self.final_until, analysed_until, false)?;
+        } else {
+            let redo_from = first_new as f64 * self.step;
+            let from_chunk = self
+                .kept
+                .iter()
+                .position(|k| self.chunk_end(k.analysis.index) > redo_from)
+                .unwrap_or(0);
+            let fresh = self.turns_from(
+                from_chunk,
+                redo_from.max(self.final_until),
+                analysed_until,
+                false,
+            )?;
+            let mut kept: Vec<Turn> = cut_before(&self.provisional, redo_from);
+            kept.extend(fresh);
+            self.provisional = join(kept, SPLICE_GAP);
+        }
+        update.finalized = self.evict(analysed_until);
+        update.final_until = self.final_until;
+        update.provisional = self.provisional.clone();
+        let mut active: Vec<usize> = self.provisional.iter().map(|t| t.speaker).collect();
+        active.sort_unstable();
+        active.dedup();
+        update.active_speakers = active.len();
+        Ok(Some(update))
+    }
+
+    /// Re-clusters everything kept and returns every turn of the stream.
+    pub fn finish(&mut self, duration: f64, pipeline: &Pipeline) -> Result<Vec<Turn>, ModelError> {
+        self.recluster(pipeline)?;
+        self.provisional = self.turns_from(0, self.final_until, duration, true)?;
+        let mut all = std::mem::take(&mut self.finalized);
+        all.append(&mut self.provisional);
+        // Final and provisional turns meet exactly at `final_until`.
+        Ok(join(all, 1e-9))
+    }
+
+    /// The speaker each active local speaker of `kept` most resembles.
+    fn label_incrementally(&mut self, kept: &Kept) -> [i32; LOCAL_SPEAKERS] {
+        let mut labels = [NO_SPEAKER; LOCAL_SPEAKERS];
+        let e = &kept.analysis.embeddings;
+        let active = active_speakers(&kept.analysis);
+        let usable = |s: usize| active[s] && e.row(s).iter().all(|v| v.is_finite());
+        let models = self.registry.models(&self.sums);
+        let scores = Array2::from_shape_fn((LOCAL_SPEAKERS, models.len()), |(s, j)| {
+            if usable(s) {
+                cosine(e.row(s), &models[j].1)
+            } else {
+                f64::NAN
+            }
+        });
+        let assigned = constrained_assignment(scores.view());
+        let now = self.chunk_end(kept.analysis.index);
+        for s in (0..LOCAL_SPEAKERS).filter(|&s| usable(s)) {
+            let best = usize::try_from(assigned[s])
+                .ok()
+                .map(|j| (models[j].0, scores[[s, j]]));
+            labels[s] = match best {
+                Some((id, sim)) if sim >= NEW_SPEAKER_SIMILARITY || !kept.clean[s] => id as i32,
+                _ if kept.clean[s] => self.registry.new_speaker(now) as i32,
+                _ => NO_SPEAKER,
+            };
+            if labels[s] >= 0 {
+                self.registry.seen(labels[s] as usize, now);
+            }
+        }
+        labels
+    }
+
+    /// Adds (or with `sign` −1 removes) a chunk's clean embeddings to the
+    /// horizon sums of the speakers they are labelled with.
+    fn contribute(&mut self, kept: &Kept, sign: f64) {
+        for s in 0..LOCAL_SPEAKERS {
+            let (Ok(id), true) = (usize::try_from(kept.labels[s]), kept.clean[s]) else {
+                continue;
+            };
+            let e = kept.analysis.embeddings.row(s);
+            let (sum, weight) = self
+                .sums
+                .entry(id)
+                .or_insert_with(|| (vec![0.0; e.len()], 0.0));
+            if sum.len() == e.len() {
+                sum.iter_mut()
+                    .zip(e)
+                    .for_each(|(a, &v)| *a += sign * v as f64);
+                *weight += sign;
+            }
+        }
+        self.sums.retain(|_, (_, w)| *w > 0.5);
+    }
+
+    fn recluster(&mut self, pipeline: &Pipeline) -> Result<Vec<LabelChange>, ModelError> {
+        if self.kept.is_empty() || self.dimension == 0 {
+            return Ok(Vec::new());
+        }
+        let bin = binarized(self.kept.iter().map(|k| &k.analysis));
+        let emb = embeddings(self.kept.iter().map(|k| &k.analysis), self.dimension);
+        let result = cluster(
+            emb.view(),
+            bin.view(),
+            pipeline.plda.as_deref(),
+            &self.clustering,
+        )
+        .map_err(|e| fail("clustering", &e))?;
+        let mut previous: Vec<usize> = self
+            .kept
+            .iter()
+            .flat_map(|k| k.labels)
+            .filter_map(|l| usize::try_from(l).ok())
+            .collect();
+        previous.sort_unstable();
+        previous.dedup();
+        let mut overlap = Array2::<f64>::zeros((result.num_clusters(), previous.len()));
+        for (c, k) in self.kept.iter().enumerate() {
+            for s in 0..LOCAL_SPEAKERS {
+                let (Ok(h), Ok(l)) = (
+                    usize::try_from(result.hard_clusters[[c, s]]),
+                    usize::try_from(k.labels[s]),
+                ) else {
+                    continue;
+                };
+                let frames = k
+                    .analysis
+                    .activity
+                    .index_axis(Axis(1), s)
+                    .iter()
+                    .filter(|&&v| v > 0.5)
+                    .count();
+                let j = previous.binary_search(&l).unwrap_or(0);
+                overlap[[h, j]] += frames as f64;
+            }
+        }
+        let now = self
+            .kept
+            .back()
+            .map_or(0.0, |k| self.chunk_end(k.analysis.index));
+        let (ids, changes) = self.registry.match_clusters(
+            &overlap,
+            &previous,
+            result.centroids.view(),
+            &self.sums,
+            now,
+        );
+        self.cluster_order = ids.clone();
+        for (c, k) in self.kept.iter_mut().enumerate() {
+            for s in 0..LOCAL_SPEAKERS {
+                k.labels[s] = usize::try_from(result.hard_clusters[[c, s]])
+                    .map_or(NO_SPEAKER, |h| ids[h] as i32);
+            }
+        }
+        self.sums.clear();
+        let kept = std::mem::take(&mut self.kept);
+        kept.iter().for_each(|k| self.contribute(k, 1.0));
+        self.kept = kept;
+        Ok(changes)
+    }
+
+    /// Turns of kept chunks `from..` for frames in `[clip_from, until)`.
+    /// Where the speaker count exceeds the labelled speakers, pyannote pads
+    /// extra speakers; `pad` keeps them (as new labels), else they are dropped.
+    fn turns_from(
+        &mut self,
+        from: usize,
+        clip_from: f64,
+        until: f64,
+        pad: bool,
+    ) -> Result<Vec<Turn>, ModelError> {
+        let Some(first) = self.kept.get(from) else {
+            return Ok(Vec::new());
+        };
+        let offset = first.analysis.index as f64 * self.step;
+        let chunks = self.kept.range(from..);
+        let mut ids: Vec<i32> = chunks
+            .clone()
+            .flat_map(|k| k.labels)
+            .filter(|&l| l >= 0)
+            .collect();
+        let rank = |id: i32| {
+            (
+                self.cluster_order
+                    .iter()
+                    .position(|&o| o as i32 == id)
+                    .unwrap_or(usize::MAX),
+                id,
+            )
+        };
+        ids.sort_unstable_by_key(|&id| rank(id));
+        ids.dedup();
+        let hard = Array2::from_shape_fn((chunks.len(), LOCAL_SPEAKERS), |(c, s)| {
+            let l = self.kept[from + c].labels[s];
+            ids.iter()
+                .position(|&i| i == l)
+                .map_or(NO_SPEAKER, |i| i as i32)
+        });
+        let bin = binarized(chunks.map(|k| &k.analysis));
+        let count = speaker_count(bin.view(), self.step).map_err(|e| fail("speaker count", &e))?;
+        let discrete = reconstruct(bin.view(), hard.view(), &count, self.step)
+            .map_err(|e| fail("reconstruction", &e))?;
+        let mut label: Vec<Option<usize>> = ids.iter().map(|&i| Some(i as usize)).collect();
+        label.resize(discrete.ncols().max(ids.len()), None);
+        let found = turns(discrete.view(), &FrameGrid::default(), until - offset);
+        if pad {
+            let now = until;
+            for t in &found {
+                if label[t.speaker].is_none() {
+                    label[t.speaker] = Some(self.registry.new_speaker(now));
+                }
+            }
+        }
+        Ok(found
+            .into_iter()
+            .filter_map(|t| {
+                Some(Turn {
+                    speaker: label[t.speaker]?,
+                    start: (t.start + offset).max(clip_from),
+                    end: t.end + offset,
+                })
+            })
+            .filter(|t| t.end > t.start)
+            .collect())
+    }
+
+    /// Drops chunks older than the horizon; the frames only they covered
+    /// become final. Returns the turns finalized.
+    fn evict(&mut self, analysed_until: f64) -> Vec<Turn> {
+        if self.config.horizon <= 0.0 {
+            return Vec::new();
+        }
+        let mut finalized = Vec::new();
+        while self.kept.front().is_some_and(|k| {
+            k.analysis.index as f64 * self.step < analysed_until - self.config.horizon
+        }) {
+            let Some(old) = self.kept.pop_front() else {
+                break;
+            };
+            let until = self.chunk_end(old.analysis.index).max(self.final_until);
+            finalized.extend(
+                cut_before(&self.provisional, until)
+                    .into_iter()
+                    .filter(|t| t.start >= self.final_until),
+            );
+            self.provisional = cut_from(&self.provisional, until);
+            self.final_until = until;
+            self.contribute(&old, -1.0);
+            for s in (0..LOCAL_SPEAKERS).filter(|&s| old.clean[s]) {
+                if let Ok(id) = usize::try_from(old.labels[s]) {
+                    self.registry.archive(id, old.analysis.embeddings.row(s));
+                }
+            }
+        }
+        let finalized = join(finalized, SPLICE_GAP);
+        self.finalized.extend(finalized.iter().copied());
+        finalized
+    }
+}
+
+fn active_speakers(a: &ChunkAnalysis) -> [bool; LOCAL_SPEAKERS] {
+    std::array::from_fn(|s| a.activity.index_axis(Axis(1), s).iter().any(|&v| v > 0.5))
+}
+
+/// pyannote's training filter for one chunk: the speaker is alone in at
+/// least `ratio` of the frames and has an embedding.
+fn clean_speakers(a: &ChunkAnalysis, ratio: f64) -> [bool; LOCAL_SPEAKERS] {
+    let mut alone = [0usize; LOCAL_SPEAKERS];
+    for f in a.activity.outer_iter() {
+        let on: Vec<usize> = (0..LOCAL_SPEAKERS).filter(|&s| f[s] > 0.5).collect();
+        if let [s] = on[..] {
+            alone[s] += 1;
+        }
+    }
+    let frames = a.activity.nrows() as f64;
+    std::array::from_fn(|s| {
+        alone[s] as f64 >= ratio * frames && a.embeddings.row(s).iter().all(|v| v.is_finite())
+    })
+}
+
+/// The parts of `turns` before `t`.
+fn cut_before(turns: &[Turn], t: f64) -> Vec<Turn> {
+    turns
+        .iter()
+        .filter(|x| x.start < t)
+        .map(|x| Turn {
+            end: x.end.min(t),
+            ..*x
+        })
+        .filter(|x| x.end > x.start)
+        .collect()
+}
+
+/// The parts of `turns` from `t` on.
+fn cut_from(turns: &[Turn], t: f64) -> Vec<Turn> {
+    turns
+        .iter()
+        .filter(|x| x.end > t)
+        .map(|x| Turn {
+            start: x.start.max(t),
+            ..*x
+        })
+        .filter(|x| x.end > x.start)
+        .collect()
+}
+
+/// Sorted by start; a speaker's turns less than `gap` apart joined into one.
+fn join(mut turns: Vec<Turn>, gap: f64) -> Vec<Turn> {
+    turns.sort_by(|a, b| a.speaker.cmp(&b.speaker).then(a.start.total_cmp(&b.start)));
+    let mut out: Vec<Turn> = Vec::with_capacity(turns.len());
+    for t in turns {
+        match out.last_mut() {
+            Some(last) if last.speaker == t.speaker && t.start <= last.end + gap => {
+                last.end = last.end.max(t.end)
+            }
+            _ => out.push(t),
+        }
+    }
+    out.sort_by(|a, b| {
+        a.start
+            .total_cmp(&b.start)
+            .then(a.end.total_cmp(&b.end))
+            .then(a.speaker.cmp(&b.speaker))
+    });
+    out
+}

@@ -1,0 +1,153 @@
+//! The live engine: turns while streaming, labels that survive
+//! re-clustering and restarts, memory bounded by the horizon.
+
+mod common;
+
+use common::shared;
+use gstspeakrs::engine::der::{score, Segment};
+use gstspeakrs::engine::diarization::{Diarization, Turn};
+use gstspeakrs::engine::online::OnlineConfig;
+use gstspeakrs::engine::pipeline::{Pipeline, PipelineConfig};
+use gstspeakrs::engine::registry::Registry;
+use gstspeakrs::engine::rttm::parse_rttm;
+use gstspeakrs::engine::stream::{diarize, StreamConfig, StreamingDiarizer};
+use gstspeakrs::engine::wav::read_wav_16k;
+
+fn pipeline() -> Pipeline {
+    common::model_set();
+    Pipeline::load(&PipelineConfig {
+        threads: 2,
+        ..Default::default()
+    })
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn live(interval: f64, horizon: f64) -> StreamConfig {
+    StreamConfig {
+        online: OnlineConfig {
+            cluster_interval: interval,
+            horizon,
+        },
+        ..Default::default()
+    }
+}
+
+fn sim(uri: &str) -> (Vec<f32>, Vec<Segment>) {
+    let set = shared().join("eval/sim-dev");
+    let audio = read_wav_16k(&set.join(format!("wav/{uri}.wav"))).unwrap();
+    let truth = std::fs::read_to_string(set.join(format!("rttm/{uri}.rttm"))).unwrap();
+    (
+        audio,
+        parse_rttm(&truth)
+            .unwrap()
+            .iter()
+            .map(Segment::from)
+            .collect(),
+    )
+}
+
+fn segments(turns: &[Turn]) -> Vec<Segment> {
+    parse_rttm(&Diarization::new(turns.to_vec(), 0.0).to_rttm("x"))
+        .unwrap()
+        .iter()
+        .map(Segment::from)
+        .collect()
+}
+
+/// The longest sim-dev conversation (83 s).
+const LONG: &str = "simdev_011";
+
+#[test]
+fn live_stream_reports_turns_while_streaming_and_keeps_the_horizon_bounded() {
+    let (audio, truth) = sim(LONG);
+    let horizon = 60.0;
+    let mut stream = StreamingDiarizer::new(pipeline(), &live(10.0, horizon)).unwrap();
+    let (mut updates, mut reclusterings, mut most_kept, mut finalized) = (0, 0, 0, Vec::new());
+    for (i, piece) in audio.chunks(16_000).enumerate() {
+        stream.push(piece).unwrap();
+        // Like a live source: the next second comes once this one is analysed.
+        let pushed = (i + 1) as f64;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            if let Some(u) = stream.poll().unwrap() {
+                updates += 1;
+                reclusterings += usize::from(u.reclustered);
+                assert!(
+                    u.provisional
+                        .iter()
+                        .all(|t| t.start >= u.final_until - 1e-9),
+                    "provisional turns start after the final part"
+                );
+                finalized.extend(u.finalized);
+                if u.analysed_until >= pushed - 1e-6 {
+                    break;
+                }
+            }
+            if pushed < 10.0 || std::time::Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        most_kept = most_kept.max(stream.kept_chunks());
+    }
+    assert!(updates > 60, "{updates} updates: one per analysed second");
+    assert!(reclusterings >= 5, "{reclusterings} re-clusterings");
+    // Kept: the horizon plus what is analysed between two polls.
+    assert!(
+        most_kept <= horizon as usize + 12,
+        "{most_kept} chunks kept"
+    );
+    assert!(
+        !finalized.is_empty(),
+        "turns leaving the horizon become final"
+    );
+    let result = stream.finish().unwrap();
+    let offline = diarize(pipeline(), &StreamConfig::default(), &audio).unwrap();
+    let (live_der, offline_der) = (
+        score(&truth, &segments(&result.turns)).der(),
+        score(&truth, &segments(&offline.turns)).der(),
+    );
+    println!(
+        "{LONG}: horizon {horizon} s: DER {:.2} % vs offline {:.2} %",
+        100.0 * live_der,
+        100.0 * offline_der
+    );
+    assert!(
+        live_der < offline_der + 0.05,
+        "a 60 s horizon costs at most 5 points here"
+    );
+}
+
+#[test]
+fn a_restarted_stream_keeps_the_speakers_labels() {
+    let (audio, _) = sim(LONG);
+    let p = pipeline();
+    let mut first = StreamingDiarizer::new(p.clone(), &live(10.0, 0.0)).unwrap();
+    first.push(&audio).unwrap();
+    let (before, registry): (Diarization, Registry) = first.finish_with_registry().unwrap();
+    // A flushing seek back to the start: a new stream, same registry.
+    let mut second = StreamingDiarizer::with_registry(p, &live(10.0, 0.0), registry).unwrap();
+    second.push(&audio).unwrap();
+    let after = second.finish().unwrap();
+    let agreement = score(&segments(&before.turns), &segments(&after.turns));
+    // Same audio, same labels: the identity mapping must be the optimal one.
+    let same_label = before
+        .turns
+        .iter()
+        .map(|t| {
+            after
+                .turns
+                .iter()
+                .filter(|u| u.speaker == t.speaker)
+                .map(|u| (t.end.min(u.end) - t.start.max(u.start)).max(0.0))
+                .sum::<f64>()
+        })
+        .sum::<f64>();
+    let total: f64 = before.turns.iter().map(|t| t.end - t.start).sum();
+    println!(
+        "restart: {:.1} % of speech under the same label; DER between runs {:.2} %",
+        100.0 * same_label / total,
+        100.0 * agreement.der()
+    );
+    assert!(same_label / total > 0.9, "labels changed after a restart");
+}
