@@ -10,9 +10,19 @@
 //! meta needs a writable buffer, which rules out plain passthrough; making
 //! it writable copies the buffer header only, never the audio memory.
 //!
-//! Panics: gstreamer-rs wraps every vfunc below in `panic_to_error!`, which
-//! turns a panic into an element error instead of unwinding into C; the
-//! engine calls on the worker thread are wrapped in `catch_unwind` there.
+//! Panics never cross into C and never end analysis silently; each becomes
+//! an element error on the bus (checked against gstreamer-rs 0.25):
+//! - every Element / BaseTransform vfunc below (state changes, start/stop,
+//!   caps, events, queries, submit_input_buffer, generate_output) is wrapped
+//!   by gstreamer-rs in `panic_to_error!` ("Panicked: …", LibraryError::Failed;
+//!   the element then refuses further work). We install no pad functions of
+//!   our own: BaseTransform's C pad functions call those vfuncs;
+//! - glib's `set_property` / `property` trampolines are NOT wrapped (a panic
+//!   there would abort): we wrap them in `catch_panic`, same error;
+//! - the worker thread: engine calls go through `catch_unwind` (worker.rs),
+//!   the rest of its loop too, and `event_handler` catches its own panics;
+//! - class set-up (`properties`, `metadata`, `pad_templates`) only builds
+//!   constant data; plugin_init is guarded by `gst::plugin_define!`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
@@ -84,12 +94,13 @@ impl ObjectImpl for SpeakrsDiarize {
         settings::properties()
     }
 
+    // GObject calls these two without gstreamer-rs's panic guard: add it.
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        lock(&self.settings).set(pspec.name(), value);
+        self.catch_panic(|| (), |imp| lock(&imp.settings).set(pspec.name(), value));
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        lock(&self.settings).get(pspec.name())
+        self.catch_panic(|| pspec.default_value().clone(), |imp| lock(&imp.settings).get(pspec.name()))
     }
 }
 
@@ -283,7 +294,8 @@ impl BaseTransformImpl for SpeakrsDiarize {
 fn event_handler(element: glib::WeakRef<super::SpeakrsDiarize>, turns: Arc<Mutex<Turns>>) -> impl FnMut(Event<Arc<Timeline>>) + Send {
     move |event| {
         let Some(element) = element.upgrade() else { return };
-        match event {
+        // Outside gstreamer-rs's guards (worker thread): a panic is an element error.
+        let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match event {
             Event::Update(timeline, d) => {
                 let all = {
                     let mut turns = lock(&turns);
@@ -295,6 +307,9 @@ fn event_handler(element: glib::WeakRef<super::SpeakrsDiarize>, turns: Arc<Mutex
             Event::Error(message) => {
                 gst::element_error!(element, gst::StreamError::Failed, ("Speaker diarization failed: {}", message));
             }
+        }));
+        if handled.is_err() {
+            gst::element_error!(element, gst::LibraryError::Failed, ("Panicked while reporting diarization results"));
         }
     }
 }

@@ -5,10 +5,10 @@
 //! and makes a live one drop analysis audio instead (the buffers still pass).
 //!
 //! Panic policy: every call into the engine here goes through
-//! `catch_unwind`; a panic becomes an `Event::Error` (an element error on the
-//! bus) and analysis stops, instead of killing the thread silently. The
-//! GStreamer entry points themselves are wrapped by gstreamer-rs
-//! (`panic_to_error!`), so no panic crosses the FFI boundary.
+//! `catch_unwind`, and so does the thread's whole loop; a panic becomes an
+//! `Event::Error` (an element error on the bus) and analysis stops, instead
+//! of killing the thread silently. The GStreamer entry points are covered
+//! in imp.rs (see its header), so no panic crosses the FFI boundary.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -95,7 +95,12 @@ impl<E: Clone + Send + 'static> Worker<E> {
         let (cancel_tx, cancel_rx) = bounded(1);
         let control = Arc::new(Control { generation: AtomicU64::new(0), flushing: AtomicBool::new(false), cancel_tx, cancel_rx });
         let mut state = Analysis { pipeline, config, interval, control: control.clone(), on_event: Box::new(on_event), current: None, failed: false };
-        let thread = std::thread::Builder::new().name("speakrs-worker".into()).spawn(move || state.run(rx))?;
+        let thread = std::thread::Builder::new().name("speakrs-worker".into()).spawn(move || {
+            // A panic outside `guarded` still ends analysis with an error, not silently.
+            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| state.run(rx))) {
+                state.fail(panic_text(panic));
+            }
+        })?;
         Ok(Self { tx: Some(tx), control, thread: Some(thread) })
     }
 
@@ -164,6 +169,8 @@ struct Epoch<E> {
     stream: StreamingDiarizer,
     pushed: u64,
     next_cluster: u64,
+    /// Flush generation at its start: a later one means it was flushed.
+    generation: u64,
 }
 
 /// Runs engine code, turning errors and panics into one message.
@@ -171,11 +178,13 @@ fn guarded<T>(f: impl FnOnce() -> Result<T, ModelError>) -> Result<T, String> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(e.to_string()),
-        Err(panic) => {
-            let what = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
-            Err(format!("internal error (panic) in the diarization engine: {}", what.unwrap_or_default()))
-        }
+        Err(panic) => Err(panic_text(panic)),
     }
+}
+
+fn panic_text(panic: Box<dyn std::any::Any + Send>) -> String {
+    let what = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
+    format!("internal error (panic) in the diarization engine: {}", what.unwrap_or_default())
 }
 
 impl<E: Clone> Analysis<E> {
@@ -218,12 +227,21 @@ impl<E: Clone> Analysis<E> {
     }
 
     fn start(&mut self, tag: E) {
+        // A stream ended by a timestamp jump or a new segment, not a flush:
+        // finish and report it, or its turns would be missing at EOS (#6).
+        if let Some(old) = self.current.take_if(|e| e.generation == self.control.generation()) {
+            match guarded(|| old.stream.finish()) {
+                Ok(d) => (self.on_event)(Event::Update(old.tag, d)),
+                Err(e) => self.fail(e),
+            }
+        }
         self.current = None; // joins the old stream's inference threads first
         if self.failed {
             return;
         }
+        let generation = self.control.generation();
         match guarded(|| StreamingDiarizer::new(self.pipeline.clone(), &self.config)) {
-            Ok(stream) => self.current = Some(Epoch { tag, stream, pushed: 0, next_cluster: self.interval }),
+            Ok(stream) => self.current = Some(Epoch { tag, stream, pushed: 0, next_cluster: self.interval, generation }),
             Err(e) => self.fail(e),
         }
     }

@@ -107,10 +107,14 @@ pub struct Outcome {
 impl Outcome {
     pub fn from_bus(bus: &gst::Bus) -> Self {
         let mut out = Self::default();
-        while let Some(msg) = bus.pop() {
-            out.add(&msg);
-        }
+        out.add_all(bus);
         out
+    }
+
+    pub fn add_all(&mut self, bus: &gst::Bus) {
+        while let Some(msg) = bus.pop() {
+            self.add(&msg);
+        }
     }
 
     pub fn add(&mut self, msg: &gst::Message) {
@@ -191,6 +195,18 @@ impl Outcome {
 /// Speech seconds covered by `turns` between `from` and `to`.
 pub fn speech_in(turns: &[Turn], from: f64, to: f64) -> f64 {
     turns.iter().map(|t| (t.end.min(to) - t.start.max(from)).max(0.0)).sum()
+}
+
+/// Starts `appsrc ! speakrsdiarize {props} ! appsink`: READY→PAUSED must
+/// fail with an element error; returns its text after checking kind and names.
+pub fn refused<T: glib::error::ErrorDomain>(props: &str, kind: T, needles: &[&str]) -> String {
+    let p = Pipe::new(props);
+    assert!(p.play().is_err(), "{props}: the pipeline started");
+    let text = p.wait().error_naming(kind, needles);
+    p.stop();
+    assert!(p.out.lock().unwrap().is_empty());
+    println!("{props}\n  -> {text}");
+    text
 }
 
 /// A non-live harness around one element: pushes block on backpressure,
