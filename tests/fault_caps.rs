@@ -24,8 +24,7 @@ fn renegotiation_44k_stereo_to_16k_mono_to_48k_six_channels_in_a_pipeline() {
     p.play().expect("PLAYING");
     let mut t = gst::ClockTime::ZERO;
     for f in [STEREO44K, MONO16K, SIX48K] {
-        p.caps(f); // appsrc sends the new caps before the next buffer
-        t = p.feed(f, &speech(8.0), t, 200);
+        t = p.feed(f, &speech(8.0), t, 200); // new caps, then the buffers
     }
     let turns = p.finish().turns_within(24.0);
     assert_speech_in_each(&turns, 3);

@@ -76,7 +76,8 @@ fn model_error(e: &ModelError) -> gst::ErrorMessage {
         ModelError::Missing { .. } => R::NotFound,
         ModelError::Runtime { .. } => R::NotFound,
         ModelError::Provider { .. } => R::Settings,
-        ModelError::Checksum { .. } | ModelError::Manifest { .. } | ModelError::Shape { .. } | ModelError::Io { .. } => R::OpenRead,
+        // Session: ONNX Runtime could not load the file (e.g. truncated, no manifest).
+        ModelError::Checksum { .. } | ModelError::Manifest { .. } | ModelError::Shape { .. } | ModelError::Io { .. } | ModelError::Session { .. } => R::OpenRead,
         _ => R::Failed,
     };
     gst::error_msg!(kind, ("{}", e))

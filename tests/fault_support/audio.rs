@@ -23,6 +23,8 @@ impl Format {
             .field("layout", "interleaved")
             .field("rate", self.rate as i32)
             .field("channels", self.channels as i32)
+            // Required above 2 channels (5.1 here), as decoders set it.
+            .field_if_some("channel-mask", (self.channels > 2).then(|| gst::Bitmask::new(0x3f)))
             .build()
     }
 

@@ -48,6 +48,7 @@ impl Pipe {
         self.pipeline.set_state(gst::State::Playing)
     }
 
+    /// appsrc sends new caps before the next buffer (only if they changed).
     pub fn caps(&self, f: Format) {
         self.src.set_property("caps", f.caps());
     }
@@ -57,7 +58,9 @@ impl Pipe {
         self.src.emit_by_name::<gst::FlowReturn>("push-buffer", &[&buffer])
     }
 
+    /// Pushes `audio` (16 kHz mono) as `f` from `start`, setting caps `f` first.
     pub fn feed(&mut self, f: Format, audio: &[f32], start: gst::ClockTime, ms: u64) -> gst::ClockTime {
+        self.caps(f);
         let mut end = start;
         for b in f.buffers(audio, start, ms) {
             end = b.pts().unwrap() + b.duration().unwrap();
