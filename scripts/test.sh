@@ -10,6 +10,9 @@ scripts/setup.sh
 echo "==> cargo test --release"
 cargo test --release --locked
 
+echo "==> leak check (LeakSanitizer)"
+scripts/leak_check.sh
+
 for feature in cuda migraphx coreml; do
   echo "==> cargo check --features $feature"
   cargo check --release --locked --all-targets --features "$feature"

@@ -10,9 +10,19 @@
 //! meta needs a writable buffer, which rules out plain passthrough; making
 //! it writable copies the buffer header only, never the audio memory.
 //!
-//! Panics: gstreamer-rs wraps every vfunc below in `panic_to_error!`, which
-//! turns a panic into an element error instead of unwinding into C; the
-//! engine calls on the worker thread are wrapped in `catch_unwind` there.
+//! Panics never cross into C and never end analysis silently; each becomes
+//! an element error on the bus (checked against gstreamer-rs 0.25):
+//! - every Element / BaseTransform vfunc below (state changes, start/stop,
+//!   caps, events, queries, submit_input_buffer, generate_output) is wrapped
+//!   by gstreamer-rs in `panic_to_error!` ("Panicked: …", LibraryError::Failed;
+//!   the element then refuses further work). We install no pad functions of
+//!   our own: BaseTransform's C pad functions call those vfuncs;
+//! - glib's `set_property` / `property` trampolines are NOT wrapped (a panic
+//!   there would abort): we wrap them in `catch_panic`, same error;
+//! - the worker thread: engine calls go through `catch_unwind` (worker.rs),
+//!   the rest of its loop too, and `event_handler` catches its own panics;
+//! - class set-up (`properties`, `metadata`, `pad_templates`) only builds
+//!   constant data; plugin_init is guarded by `gst::plugin_define!`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
@@ -67,10 +77,12 @@ fn model_error(e: &ModelError) -> gst::ErrorMessage {
         ModelError::Missing { .. } => R::NotFound,
         ModelError::Runtime { .. } => R::NotFound,
         ModelError::Provider { .. } => R::Settings,
+        // Session: ONNX Runtime could not load the file (e.g. truncated, no manifest).
         ModelError::Checksum { .. }
         | ModelError::Manifest { .. }
         | ModelError::Shape { .. }
-        | ModelError::Io { .. } => R::OpenRead,
+        | ModelError::Io { .. }
+        | ModelError::Session { .. } => R::OpenRead,
         _ => R::Failed,
     };
     gst::error_msg!(kind, ("{}", e))
@@ -88,12 +100,13 @@ impl ObjectImpl for SpeakrsDiarize {
         settings::properties()
     }
 
+    // GObject calls these two without gstreamer-rs's panic guard: add it.
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        lock(&self.settings).set(pspec.name(), value);
+        self.catch_panic(|| (), |imp| lock(&imp.settings).set(pspec.name(), value));
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        lock(&self.settings).get(pspec.name())
+        self.catch_panic(|| pspec.default_value().clone(), |imp| lock(&imp.settings).get(pspec.name()))
     }
 }
 
@@ -317,54 +330,44 @@ impl BaseTransformImpl for SpeakrsDiarize {
     }
 }
 
-/// Runs on the worker thread: clustering updates become bus messages and
-/// meta; engine failures become element errors.
-fn event_handler(
-    element: glib::WeakRef<super::SpeakrsDiarize>,
-    turns: Arc<Mutex<Turns>>,
-) -> impl FnMut(Event<Arc<Timeline>>) + Send {
+/// Runs on the worker thread: updates become meta and bus messages, lags
+/// warnings, engine failures element errors.
+fn event_handler(element: glib::WeakRef<super::SpeakrsDiarize>, turns: Arc<Mutex<Turns>>) -> impl FnMut(Event<Arc<Timeline>>) + Send {
     move |event| {
-        let Some(element) = element.upgrade() else {
-            return;
-        };
-        match event {
-            Event::Update(timeline, update) => {
-                let finalized = timeline.turns(&update.finalized, true);
-                let provisional = timeline.turns(&update.provisional, false);
-                let reported: Vec<_> = finalized.iter().chain(&provisional).cloned().collect();
-                lock(&turns).update(
-                    timeline.id,
-                    finalized,
-                    provisional,
-                    timeline.pts(update.analysed_until),
-                );
-                let msg = messages::diarization_message(
-                    element.upcast_ref(),
-                    &reported,
-                    update.active_speakers,
-                    false,
-                    Some(&update),
-                );
-                let _ = element.post_message(msg);
-            }
-            Event::Degraded {
-                skipped_chunks,
-                step,
-            } => {
-                gst::element_warning!(
-                    element,
-                    gst::CoreError::TooLazy,
-                    ("Speaker analysis lags behind the live source: {} chunks skipped so far (step {:.1} s; a larger step or a GPU mode avoids this)", skipped_chunks, step),
-                    details: messages::degraded_details(skipped_chunks, step)
-                );
-            }
-            Event::Error(message) => {
-                gst::element_error!(
-                    element,
-                    gst::StreamError::Failed,
-                    ("Speaker diarization failed: {}", message)
-                );
-            }
+        let Some(element) = element.upgrade() else { return };
+        // Outside gstreamer-rs's guards (worker thread): a panic is an element error.
+        let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| report(&element, &turns, event)));
+        if handled.is_err() {
+            gst::element_error!(element, gst::LibraryError::Failed, ("Panicked while reporting diarization results"));
+        }
+    }
+}
+
+fn report(element: &super::SpeakrsDiarize, turns: &Mutex<Turns>, event: Event<Arc<Timeline>>) {
+    match event {
+        Event::Update(timeline, update) => {
+            let finalized = timeline.turns(&update.finalized, true);
+            let provisional = timeline.turns(&update.provisional, false);
+            let reported: Vec<_> = finalized.iter().chain(&provisional).cloned().collect();
+            lock(turns).update(timeline.id, finalized, provisional, timeline.pts(update.analysed_until));
+            let msg = messages::diarization_message(element.upcast_ref(), &reported, update.active_speakers, false, Some(&update));
+            let _ = element.post_message(msg);
+        }
+        Event::Finished(timeline, d) => {
+            let all = timeline.turns(&d.turns, true);
+            lock(turns).finish(timeline.id, all.clone());
+            let _ = element.post_message(messages::diarization_message(element.upcast_ref(), &all, d.num_speakers, false, None));
+        }
+        Event::Degraded { skipped_chunks, step } => {
+            gst::element_warning!(
+                element,
+                gst::CoreError::TooLazy,
+                ("Speaker analysis lags behind the live source: {} chunks skipped so far (step {:.1} s; a larger step or a GPU mode avoids this)", skipped_chunks, step),
+                details: messages::degraded_details(skipped_chunks, step)
+            );
+        }
+        Event::Error(message) => {
+            gst::element_error!(element, gst::StreamError::Failed, ("Speaker diarization failed: {}", message));
         }
     }
 }

@@ -179,6 +179,8 @@ impl Output {
         if let Some((timeline, d)) = result {
             turns.finish(timeline.id, timeline.turns(&d.turns, true));
         }
-        (turns.all(), turns.epochs())
+        // At EOS every turn is final, earlier engine streams' included (#6).
+        let all = turns.all().into_iter().map(|t| TimedTurn { is_final: true, ..t }).collect();
+        (all, turns.epochs())
     }
 }

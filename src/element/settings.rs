@@ -200,11 +200,14 @@ impl Settings {
     }
 }
 
-/// Blurbs naming a run-time default are built once and live for the process
-/// (GObject keeps pointers to them).
-fn leak(s: String) -> &'static str {
-    Box::leak(s.into_boxed_str())
-}
+/// A blurb naming a run-time default, built once; held by a static rather
+/// than `Box::leak`ed, so LeakSanitizer does not flag it (#6).
+static MODEL_DIR_BLURB: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "Directory holding the model set; unset or empty means the location the model preparation writes to ({})",
+        models::paths::default_model_dir().display()
+    )
+});
 
 pub fn properties() -> &'static [glib::ParamSpec] {
     static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
@@ -236,10 +239,7 @@ pub fn properties() -> &'static [glib::ParamSpec] {
                 .mutable_ready()
                 .build()
         };
-        let model_dir_blurb = leak(format!(
-            "Directory holding the model set; unset or empty means the location the model preparation writes to ({})",
-            models::paths::default_model_dir().display()
-        ));
+        let model_dir_blurb = MODEL_DIR_BLURB.as_str();
         vec![
             glib::ParamSpecEnum::builder_with_default("mode", Mode::Cpu)
                 .nick("Mode")

@@ -5,10 +5,10 @@
 //! and makes a live one drop analysis audio instead (the buffers still pass).
 //!
 //! Panic policy: every call into the engine here goes through
-//! `catch_unwind`; a panic becomes an `Event::Error` (an element error on the
-//! bus) and analysis stops, instead of killing the thread silently. The
-//! GStreamer entry points themselves are wrapped by gstreamer-rs
-//! (`panic_to_error!`), so no panic crosses the FFI boundary.
+//! `catch_unwind`, and so does the thread's whole loop; a panic becomes an
+//! `Event::Error` (an element error on the bus) and analysis stops, instead
+//! of killing the thread silently. The GStreamer entry points are covered
+//! in imp.rs (see its header), so no panic crosses the FFI boundary.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -54,6 +54,8 @@ pub enum Event<E> {
     /// New turns of epoch `E` (after each analysed piece; re-clustered
     /// every `cluster-interval`).
     Update(E, Update),
+    /// All turns of an epoch that ended without a flush (a timestamp jump).
+    Finished(E, Diarization),
     /// A live stream's inference lags: this many chunks skipped so far.
     Degraded {
         skipped_chunks: u64,
@@ -131,7 +133,12 @@ impl<E: Clone + Send + 'static> Worker<E> {
         };
         let thread = std::thread::Builder::new()
             .name("speakrs-worker".into())
-            .spawn(move || state.run(rx))?;
+            .spawn(move || {
+                // A panic outside `guarded` still ends analysis with an error, not silently.
+                if let Err(panic) = catch_unwind(AssertUnwindSafe(|| state.run(rx))) {
+                    state.fail(panic_text(panic));
+                }
+            })?;
         Ok(Self {
             tx: Some(tx),
             control,
@@ -210,6 +217,13 @@ struct Analysis<E> {
 struct Epoch<E> {
     tag: E,
     stream: StreamingDiarizer,
+    /// Flush generation at its start: a later one means it was flushed.
+    generation: u64,
+}
+
+fn panic_text(panic: Box<dyn std::any::Any + Send>) -> String {
+    let what = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
+    format!("internal error (panic) in the diarization engine: {}", what.unwrap_or_default())
 }
 
 /// Degradation warnings: at most one per this many newly skipped chunks.
@@ -220,16 +234,7 @@ fn guarded<T>(f: impl FnOnce() -> Result<T, ModelError>) -> Result<T, String> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(e.to_string()),
-        Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned());
-            Err(format!(
-                "internal error (panic) in the diarization engine: {}",
-                what.unwrap_or_default()
-            ))
-        }
+        Err(panic) => Err(panic_text(panic)),
     }
 }
 
@@ -279,9 +284,19 @@ impl<E: Clone> Analysis<E> {
     }
 
     fn start(&mut self, tag: E, live: bool) {
-        // Joins the old stream's inference threads first; keeps its speakers.
+        // A stream ended by a timestamp jump or a new segment, not a flush,
+        // is finished and reported (its last turns would be missing at EOS);
+        // a flushed one is dropped. Either way its speakers keep their labels.
         if let Some(old) = self.current.take() {
-            if let Ok(registry) = guarded(|| Ok(old.stream.into_registry())) {
+            if old.generation == self.control.generation() {
+                match guarded(|| old.stream.finish_with_registry()) {
+                    Ok((d, registry)) => {
+                        self.registry = registry;
+                        (self.on_event)(Event::Finished(old.tag, d));
+                    }
+                    Err(e) => self.fail(e),
+                }
+            } else if let Ok(registry) = guarded(|| Ok(old.stream.into_registry())) {
                 self.registry = registry;
             }
         }
@@ -296,7 +311,7 @@ impl<E: Clone> Analysis<E> {
         self.reported_skips = 0;
         match guarded(|| StreamingDiarizer::with_registry(self.pipeline.clone(), &config, registry))
         {
-            Ok(stream) => self.current = Some(Epoch { tag, stream }),
+            Ok(stream) => self.current = Some(Epoch { tag, stream, generation: self.control.generation() }),
             Err(e) => self.fail(e),
         }
     }
@@ -337,7 +352,7 @@ impl<E: Clone> Analysis<E> {
 
     fn finish(&mut self) -> Option<(E, Diarization)> {
         let epoch = self.current.take()?;
-        let Epoch { tag, stream } = epoch;
+        let Epoch { tag, stream, .. } = epoch;
         match guarded(|| stream.finish_with_registry()) {
             Ok((d, registry)) => {
                 self.registry = registry;
