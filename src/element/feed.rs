@@ -20,8 +20,28 @@ const BACKWARDS: gst::ClockTime = gst::ClockTime::SECOND;
 /// Live overruns: warn again after this many more seconds of lost analysis.
 const WARN_EVERY_S: u64 = 10;
 
-pub struct Feed {
-    pub worker: Worker<Arc<Timeline>>,
+/// Where the feed sends the analysis audio: the worker thread in the
+/// element; a recorder in the fuzz targets, which cannot run the models.
+pub trait Sink {
+    fn send(&self, cmd: Command<Arc<Timeline>>, block: bool) -> Result<(), SendError>;
+    fn generation(&self) -> u64;
+    fn finish(&self) -> Result<Option<(Arc<Timeline>, Diarization)>, SendError>;
+}
+
+impl Sink for Worker<Arc<Timeline>> {
+    fn send(&self, cmd: Command<Arc<Timeline>>, block: bool) -> Result<(), SendError> {
+        Worker::send(self, cmd, block)
+    }
+    fn generation(&self) -> u64 {
+        self.control().generation()
+    }
+    fn finish(&self) -> Result<Option<(Arc<Timeline>, Diarization)>, SendError> {
+        Worker::finish(self)
+    }
+}
+
+pub struct Feed<W = Worker<Arc<Timeline>>> {
+    pub worker: W,
     down: Option<Downsampler>,
     pub segment: gst::FormattedSegment<gst::ClockTime>,
     timeline: Option<Arc<Timeline>>,
@@ -47,8 +67,8 @@ fn samples_in(d: gst::ClockTime) -> u64 {
     ((d.nseconds() as u128 * SAMPLE_RATE as u128 + 500_000_000) / 1_000_000_000) as u64
 }
 
-impl Feed {
-    pub fn new(worker: Worker<Arc<Timeline>>) -> Self {
+impl<W: Sink> Feed<W> {
+    pub fn new(worker: W) -> Self {
         Self {
             worker,
             down: None,
@@ -171,7 +191,7 @@ impl Feed {
         self.drain()?;
         if self.owed > 0 {
             let owed = std::mem::take(&mut self.owed);
-            let generation = self.worker.control().generation();
+            let generation = self.worker.generation();
             self.worker.send(Command::Silence { generation, samples: owed }, true).map_err(flushing)?;
         }
         self.timeline = None;
@@ -190,7 +210,7 @@ impl Feed {
         if samples == 0 {
             return Ok(());
         }
-        let generation = self.worker.control().generation();
+        let generation = self.worker.generation();
         match self.worker.send(Command::Silence { generation, samples }, !self.live) {
             Ok(()) => {}
             Err(SendError::Full) => self.owed += samples,
@@ -205,7 +225,7 @@ impl Feed {
         if n == 0 || self.timeline.is_none() {
             return Ok(None);
         }
-        let generation = self.worker.control().generation();
+        let generation = self.worker.generation();
         self.sent += n;
         if !self.live {
             self.worker.send(Command::Audio { generation, samples }, true).map_err(flushing)?;

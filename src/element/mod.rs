@@ -20,6 +20,16 @@ mod worker;
 
 pub use settings::Mode;
 
+/// The input side without GStreamer's pad machinery or the worker thread,
+/// for the fuzz targets in fuzz/. Not a stable API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use super::feed::{Feed, Sink};
+    pub use super::messages::Timeline;
+    pub use super::resample::{Downsampler, SampleFormat};
+    pub use super::worker::{Command, SendError};
+}
+
 static CAT: LazyLock<gst::DebugCategory> =
     LazyLock::new(|| gst::DebugCategory::new("speakrsdiarize", gst::DebugColorFlags::empty(), Some("Speaker diarization")));
 
