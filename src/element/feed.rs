@@ -131,7 +131,9 @@ impl<W: Sink> Feed<W> {
         let d = self.down.as_ref()?;
         let run = self.run_pts?;
         let ns = d.in_frames() as u128 * 1_000_000_000 / d.rate().max(1) as u128;
-        Some(run + gst::ClockTime::from_nseconds(ns as u64))
+        // Saturating: upstream timestamps may lie anywhere up to ClockTime::MAX.
+        let ns = u64::try_from(ns).unwrap_or(u64::MAX).min(gst::ClockTime::MAX.nseconds());
+        Some(run.saturating_add(gst::ClockTime::from_nseconds(ns)))
     }
 
     /// Re-aligns the analysis with `pts`: silence up to it, or a new engine
@@ -179,7 +181,7 @@ impl<W: Sink> Feed<W> {
         self.align(pts, true)?;
         let samples = samples_in(duration.unwrap_or(gst::ClockTime::ZERO));
         self.silence(samples)?;
-        self.run_pts = duration.map(|d| pts + d);
+        self.run_pts = duration.map(|d| pts.saturating_add(d));
         Ok(())
     }
 
@@ -253,5 +255,41 @@ impl<W: Sink> Feed<W> {
             return Ok(Some(self.dropped));
         }
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Accepts everything, like a worker that keeps up.
+    struct Null;
+
+    impl Sink for Null {
+        fn send(&self, _: Command<Arc<Timeline>>, _: bool) -> Result<(), SendError> {
+            Ok(())
+        }
+        fn generation(&self) -> u64 {
+            0
+        }
+        fn finish(&self) -> Result<Option<(Arc<Timeline>, Diarization)>, SendError> {
+            Ok(None)
+        }
+    }
+
+    /// Found by fuzz/fuzz_targets/audio_path.rs's domain: `pts + duration`
+    /// overflowed (a panic with overflow checks, a wrapped time without).
+    #[test]
+    fn timestamps_near_the_end_of_time_do_not_overflow() {
+        gst::init().unwrap();
+        let max = gst::ClockTime::MAX;
+        let mut feed = Feed::new(Null);
+        feed.set_format(48_000, 2, SampleFormat::S16).unwrap();
+        // A gap ending past the clock's range, then buffers without timestamps.
+        feed.gap(max - gst::ClockTime::SECOND, Some(gst::ClockTime::from_seconds(2))).unwrap();
+        feed.buffer(None, false, &[0; 4 * 4800]).unwrap();
+        feed.buffer(Some(max), true, &[0; 4 * 4800]).unwrap();
+        feed.buffer(None, false, &[0; 4 * 4800]).unwrap();
+        feed.finish().unwrap();
     }
 }
