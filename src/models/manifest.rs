@@ -142,8 +142,12 @@ fn existing(path: &Path, what: &str) -> Result<PathBuf, ModelError> {
 static VERIFIED: Mutex<Option<HashMap<(PathBuf, u64, SystemTime), String>>> = Mutex::new(None);
 
 fn verify_file(path: &Path, expected: &str, role: &str) -> Result<PathBuf, ModelError> {
-    let meta = std::fs::metadata(path)
-        .map_err(|_| ModelError::Missing { path: path.into(), what: format!("{role} model named in {MANIFEST}") })?;
+    let missing = || ModelError::Missing { path: path.into(), what: format!("{role} model named in {MANIFEST}") };
+    let meta = std::fs::metadata(path).map_err(|_| missing())?;
+    // Hashing a device or FIFO the manifest names (/dev/zero) would never end.
+    if !meta.is_file() {
+        return Err(missing());
+    }
     let key = (path.to_path_buf(), meta.len(), meta.modified().unwrap_or(SystemTime::UNIX_EPOCH));
     let cached = VERIFIED.lock().ok().and_then(|m| m.as_ref().and_then(|m| m.get(&key).cloned()));
     let actual = match cached {
@@ -176,4 +180,19 @@ pub fn sha256_file(path: &Path) -> Result<String, ModelError> {
         hasher.update(&buf[..n]);
     }
     Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found while writing fuzz/fuzz_targets/manifest.rs: an entry naming
+    /// a device made the state change hash it forever.
+    #[test]
+    fn entries_naming_a_device_or_directory_are_missing() {
+        for file in ["/dev/zero", "/"] {
+            let err = verify_file(Path::new(file), "00", "segmentation").unwrap_err();
+            assert!(matches!(err, ModelError::Missing { .. }), "{file}: {err}");
+        }
+    }
 }
