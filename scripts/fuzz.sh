@@ -13,6 +13,11 @@ if [ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz $version" ]; then
   echo "==> cargo install cargo-fuzz $version"
   cargo install cargo-fuzz --version "$version" --locked
 fi
+# libFuzzer itself is C++, built by libfuzzer-sys.
+if ! command -v c++ >/dev/null; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq g++
+fi
 # Only a stable toolchain here: cargo fuzz's sanitizer flags are -Z flags.
 export RUSTC_BOOTSTRAP=1
 # cargo fuzz has no --locked: check fuzz/Cargo.lock is up to date first.
