@@ -277,7 +277,7 @@ mod tests {
         }
     }
 
-    /// Found by fuzz/fuzz_targets/audio_path.rs's domain: `pts + duration`
+    /// Found by the audio_path fuzz target: `pts + duration`
     /// overflowed (a panic with overflow checks, a wrapped time without).
     #[test]
     fn timestamps_near_the_end_of_time_do_not_overflow() {
