@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command: prepares everything (scripts/setup.sh, seconds when
 # already done), then runs every test suite and checks that each GPU
-# provider feature still builds.
+# provider feature still builds, then fuzzes each fuzz target briefly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,4 +17,11 @@ for feature in cuda migraphx coreml; do
   echo "==> cargo check --features $feature"
   cargo check --release --locked --all-targets --features "$feature"
 done
+# Bounded fuzzing of every cargo-fuzz target (FUZZ_SECONDS each, 0 skips):
+# about 10 min on 2 cores, building included.
+fuzz_seconds=${FUZZ_SECONDS:-60}
+if [ "$fuzz_seconds" -gt 0 ]; then
+  echo "==> scripts/fuzz.sh $fuzz_seconds"
+  scripts/fuzz.sh "$fuzz_seconds"
+fi
 echo "all tests passed"

@@ -17,11 +17,35 @@ const JITTER: gst::ClockTime = gst::ClockTime::from_mseconds(40);
 /// A timestamp this far behind what was analysed (clock drift, rounding)
 /// is tolerated; further back is a new stream (new engine stream).
 const BACKWARDS: gst::ClockTime = gst::ClockTime::SECOND;
+/// A longer jump forward is a new engine stream rather than that much
+/// silence to analyse (a gap of years would never finish); the speaker
+/// registry carries the labels across.
+const LONGEST_SILENCE: gst::ClockTime = gst::ClockTime::from_seconds(60);
 /// Live overruns: warn again after this many more seconds of lost analysis.
 const WARN_EVERY_S: u64 = 10;
 
-pub struct Feed {
-    pub worker: Worker<Arc<Timeline>>,
+/// Where the feed sends the analysis audio: the worker thread in the
+/// element; a recorder in the fuzz targets, which cannot run the models.
+pub trait Sink {
+    fn send(&self, cmd: Command<Arc<Timeline>>, block: bool) -> Result<(), SendError>;
+    fn generation(&self) -> u64;
+    fn finish(&self) -> Result<Option<(Arc<Timeline>, Diarization)>, SendError>;
+}
+
+impl Sink for Worker<Arc<Timeline>> {
+    fn send(&self, cmd: Command<Arc<Timeline>>, block: bool) -> Result<(), SendError> {
+        Worker::send(self, cmd, block)
+    }
+    fn generation(&self) -> u64 {
+        self.control().generation()
+    }
+    fn finish(&self) -> Result<Option<(Arc<Timeline>, Diarization)>, SendError> {
+        Worker::finish(self)
+    }
+}
+
+pub struct Feed<W = Worker<Arc<Timeline>>> {
+    pub worker: W,
     down: Option<Downsampler>,
     pub segment: gst::FormattedSegment<gst::ClockTime>,
     timeline: Option<Arc<Timeline>>,
@@ -47,8 +71,8 @@ fn samples_in(d: gst::ClockTime) -> u64 {
     ((d.nseconds() as u128 * SAMPLE_RATE as u128 + 500_000_000) / 1_000_000_000) as u64
 }
 
-impl Feed {
-    pub fn new(worker: Worker<Arc<Timeline>>) -> Self {
+impl<W: Sink> Feed<W> {
+    pub fn new(worker: W) -> Self {
         Self {
             worker,
             down: None,
@@ -75,12 +99,7 @@ impl Feed {
     }
 
     /// New caps: the old format's tail is analysed before switching.
-    pub fn set_format(
-        &mut self,
-        rate: u32,
-        channels: usize,
-        format: SampleFormat,
-    ) -> Result<(), gst::FlowError> {
+    pub fn set_format(&mut self, rate: u32, channels: usize, format: SampleFormat) -> Result<(), gst::FlowError> {
         self.drain()?;
         self.down = Some(Downsampler::new(rate, channels, format));
         self.run_pts = None;
@@ -105,21 +124,9 @@ impl Feed {
     }
 
     fn start_epoch(&mut self, pts: gst::ClockTime) -> Result<(), gst::FlowError> {
-        let timeline = Arc::new(Timeline {
-            id: self.next_epoch,
-            base_pts: pts,
-            segment: self.segment.clone(),
-        });
+        let timeline = Arc::new(Timeline { id: self.next_epoch, base_pts: pts, segment: self.segment.clone() });
         self.next_epoch += 1;
-        self.worker
-            .send(
-                Command::Start {
-                    tag: timeline.clone(),
-                    live: self.live,
-                },
-                true,
-            )
-            .map_err(flushing)?;
+        self.worker.send(Command::Start { tag: timeline.clone(), live: self.live }, true).map_err(flushing)?;
         self.timeline = Some(timeline);
         (self.sent, self.owed, self.run_pts) = (0, 0, Some(pts));
         if let Some(d) = self.down.as_mut() {
@@ -133,15 +140,15 @@ impl Feed {
         let d = self.down.as_ref()?;
         let run = self.run_pts?;
         let ns = d.in_frames() as u128 * 1_000_000_000 / d.rate().max(1) as u128;
-        Some(run + gst::ClockTime::from_nseconds(ns as u64))
+        // Saturating: upstream timestamps may lie anywhere up to ClockTime::MAX.
+        let ns = u64::try_from(ns).unwrap_or(u64::MAX).min(gst::ClockTime::MAX.nseconds());
+        Some(run.saturating_add(gst::ClockTime::from_nseconds(ns)))
     }
 
     /// Re-aligns the analysis with `pts`: silence up to it, or a new engine
     /// stream if it lies before what was already analysed.
     fn align(&mut self, pts: gst::ClockTime, discont: bool) -> Result<(), gst::FlowError> {
-        let Some(timeline) = self.timeline.clone() else {
-            return self.start_epoch(pts);
-        };
+        let Some(timeline) = self.timeline.clone() else { return self.start_epoch(pts) };
         let expected = self.expected_pts();
         let off = expected.is_none_or(|e| pts.max(e) - pts.min(e) > JITTER);
         if !discont && !off {
@@ -149,7 +156,7 @@ impl Feed {
         }
         self.drain()?;
         match pts.checked_sub(timeline.base_pts).map(samples_in) {
-            Some(target) if target + samples_in(BACKWARDS) >= self.sent => {
+            Some(target) if target + samples_in(BACKWARDS) >= self.sent && target <= self.sent + samples_in(LONGEST_SILENCE) => {
                 if target > self.sent {
                     self.silence(target - self.sent)?;
                 }
@@ -162,19 +169,11 @@ impl Feed {
 
     /// One input buffer. Returns the dropped-sample count when a live
     /// overrun warning is due.
-    pub fn buffer(
-        &mut self,
-        pts: Option<gst::ClockTime>,
-        discont: bool,
-        data: &[u8],
-    ) -> Result<Option<u64>, gst::FlowError> {
+    pub fn buffer(&mut self, pts: Option<gst::ClockTime>, discont: bool, data: &[u8]) -> Result<Option<u64>, gst::FlowError> {
         if self.down.is_none() {
             return Ok(None);
         }
-        let pts = pts
-            .or_else(|| self.expected_pts())
-            .or(self.segment.start())
-            .unwrap_or(gst::ClockTime::ZERO);
+        let pts = pts.or_else(|| self.expected_pts()).or(self.segment.start()).unwrap_or(gst::ClockTime::ZERO);
         self.align(pts, discont)?;
         let mut out = Vec::new();
         if let Some(d) = self.down.as_mut() {
@@ -184,18 +183,19 @@ impl Feed {
     }
 
     /// A GAP event: silence for its duration.
-    pub fn gap(
-        &mut self,
-        pts: gst::ClockTime,
-        duration: Option<gst::ClockTime>,
-    ) -> Result<(), gst::FlowError> {
+    pub fn gap(&mut self, pts: gst::ClockTime, duration: Option<gst::ClockTime>) -> Result<(), gst::FlowError> {
         if self.down.is_none() {
             return Ok(());
         }
         self.align(pts, true)?;
         let samples = samples_in(duration.unwrap_or(gst::ClockTime::ZERO));
+        if samples > samples_in(LONGEST_SILENCE) {
+            // The next buffer starts a new engine stream (see `align`).
+            self.run_pts = None;
+            return Ok(());
+        }
         self.silence(samples)?;
-        self.run_pts = duration.map(|d| pts + d);
+        self.run_pts = duration.map(|d| pts.saturating_add(d));
         Ok(())
     }
 
@@ -207,16 +207,8 @@ impl Feed {
         self.drain()?;
         if self.owed > 0 {
             let owed = std::mem::take(&mut self.owed);
-            let generation = self.worker.control().generation();
-            self.worker
-                .send(
-                    Command::Silence {
-                        generation,
-                        samples: owed,
-                    },
-                    true,
-                )
-                .map_err(flushing)?;
+            let generation = self.worker.generation();
+            self.worker.send(Command::Silence { generation, samples: owed }, true).map_err(flushing)?;
         }
         self.timeline = None;
         self.worker.finish().map_err(flushing)
@@ -234,14 +226,8 @@ impl Feed {
         if samples == 0 {
             return Ok(());
         }
-        let generation = self.worker.control().generation();
-        match self.worker.send(
-            Command::Silence {
-                generation,
-                samples,
-            },
-            !self.live,
-        ) {
+        let generation = self.worker.generation();
+        match self.worker.send(Command::Silence { generation, samples }, !self.live) {
             Ok(()) => {}
             Err(SendError::Full) => self.owed += samples,
             Err(e) => return Err(flushing(e)),
@@ -255,42 +241,22 @@ impl Feed {
         if n == 0 || self.timeline.is_none() {
             return Ok(None);
         }
-        let generation = self.worker.control().generation();
+        let generation = self.worker.generation();
         self.sent += n;
         if !self.live {
-            self.worker
-                .send(
-                    Command::Audio {
-                        generation,
-                        samples,
-                    },
-                    true,
-                )
-                .map_err(flushing)?;
+            self.worker.send(Command::Audio { generation, samples }, true).map_err(flushing)?;
             return Ok(None);
         }
         // Live: first settle what is owed, so the engine's timeline stays in step.
         if self.owed > 0 {
-            match self.worker.send(
-                Command::Silence {
-                    generation,
-                    samples: self.owed,
-                },
-                false,
-            ) {
+            match self.worker.send(Command::Silence { generation, samples: self.owed }, false) {
                 Ok(()) => self.owed = 0,
                 Err(SendError::Full) => {}
                 Err(e) => return Err(flushing(e)),
             }
         }
         if self.owed == 0 {
-            match self.worker.send(
-                Command::Audio {
-                    generation,
-                    samples,
-                },
-                false,
-            ) {
+            match self.worker.send(Command::Audio { generation, samples }, false) {
                 Ok(()) => return Ok(None),
                 Err(SendError::Full) => {}
                 Err(e) => return Err(flushing(e)),
@@ -303,5 +269,41 @@ impl Feed {
             return Ok(Some(self.dropped));
         }
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Accepts everything, like a worker that keeps up.
+    struct Null;
+
+    impl Sink for Null {
+        fn send(&self, _: Command<Arc<Timeline>>, _: bool) -> Result<(), SendError> {
+            Ok(())
+        }
+        fn generation(&self) -> u64 {
+            0
+        }
+        fn finish(&self) -> Result<Option<(Arc<Timeline>, Diarization)>, SendError> {
+            Ok(None)
+        }
+    }
+
+    /// Found by the audio_path fuzz target: `pts + duration`
+    /// overflowed (a panic with overflow checks, a wrapped time without).
+    #[test]
+    fn timestamps_near_the_end_of_time_do_not_overflow() {
+        gst::init().unwrap();
+        let max = gst::ClockTime::MAX;
+        let mut feed = Feed::new(Null);
+        feed.set_format(48_000, 2, SampleFormat::S16).unwrap();
+        // A gap ending past the clock's range, then buffers without timestamps.
+        feed.gap(max - gst::ClockTime::SECOND, Some(gst::ClockTime::from_seconds(2))).unwrap();
+        feed.buffer(None, false, &[0; 4 * 4800]).unwrap();
+        feed.buffer(Some(max), true, &[0; 4 * 4800]).unwrap();
+        feed.buffer(None, false, &[0; 4 * 4800]).unwrap();
+        feed.finish().unwrap();
     }
 }

@@ -20,13 +20,18 @@ mod worker;
 
 pub use settings::Mode;
 
-static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new(
-        "speakrsdiarize",
-        gst::DebugColorFlags::empty(),
-        Some("Speaker diarization"),
-    )
-});
+/// The input side without GStreamer's pad machinery or the worker thread,
+/// for the fuzz targets in fuzz/. Not a stable API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use super::feed::{Feed, Sink};
+    pub use super::messages::Timeline;
+    pub use super::resample::{Downsampler, SampleFormat};
+    pub use super::worker::{Command, SendError};
+}
+
+static CAT: LazyLock<gst::DebugCategory> =
+    LazyLock::new(|| gst::DebugCategory::new("speakrsdiarize", gst::DebugColorFlags::empty(), Some("Speaker diarization")));
 
 glib::wrapper! {
     pub struct SpeakrsDiarize(ObjectSubclass<imp::SpeakrsDiarize>) @extends gst_base::BaseTransform, gst::Element, gst::Object;
@@ -37,10 +42,5 @@ pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     meta::register();
     messages::register_tags();
     Mode::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
-    gst::Element::register(
-        Some(plugin),
-        "speakrsdiarize",
-        gst::Rank::NONE,
-        SpeakrsDiarize::static_type(),
-    )
+    gst::Element::register(Some(plugin), "speakrsdiarize", gst::Rank::NONE, SpeakrsDiarize::static_type())
 }

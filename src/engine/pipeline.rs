@@ -93,7 +93,7 @@ impl Pipeline {
 /// A PLDA in any of the layouts users bring: a speakrs directory of
 /// `plda_*.npy`, pyannote's `plda.npz` beside `xvec_transform.npz`, or our
 /// single npz with all six arrays.
-fn load_plda(path: &std::path::Path) -> Result<Plda, super::plda::PldaError> {
+pub fn load_plda(path: &std::path::Path) -> Result<Plda, super::plda::PldaError> {
     if path.is_dir() {
         return Plda::from_npy_dir(path);
     }
