@@ -411,7 +411,11 @@ impl SpeakrsDiarize {
             return false;
         };
         let (all, epochs) = state.output.finalize(result.as_ref());
-        let num_speakers = result.as_ref().map_or(0, |(_, d)| d.num_speakers);
+        // Labels are stable across engine streams: count them over all turns.
+        let mut labels: Vec<&str> = all.iter().map(|t| t.speaker.as_str()).collect();
+        labels.sort_unstable();
+        labels.dedup();
+        let num_speakers = labels.len();
         let obj = self.obj();
         let _ = obj.post_message(messages::diarization_message(
             obj.upcast_ref(),
