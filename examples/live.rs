@@ -10,6 +10,7 @@
 //!   with `latency`; scored against the reference and against the EOS
 //!   output, both clipped to end `latency` before the file does (the
 //!   held tail gets the final turns, which a live viewer never sees).
+//!   Buffers are 5 ms, so that labelling whole buffers costs little.
 //! - `streams`: N live pipelines (`appsrc is-live=true` paced by the wall
 //!   clock) in one process, looping the set; per-stream CPU, skipped chunks
 //!   (degradation), RSS, live-vs-EOS DER and label switches, for each N.
@@ -193,7 +194,9 @@ fn der(o: &Options) {
             reference: Arc::new(f.reference.clone()),
             seconds,
             live: false,
-            buffer_ms: 20,
+            // Each buffer's speakers cover the whole buffer: small buffers
+            // keep that rounding (≈ half a buffer per turn end) out of the DER.
+            buffer_ms: 5,
             properties: properties(o, if o.threads == 0 { 2 } else { o.threads }),
             progress: Arc::default(),
         };

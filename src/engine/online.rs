@@ -28,6 +28,8 @@ use crate::models::ModelError;
 /// Cosine similarity to the best-matching speaker below which a clean
 /// embedding is taken for a new person (between re-clusterings).
 pub const NEW_SPEAKER_SIMILARITY: f64 = 0.3;
+/// Up to this much kept analysis (s), every update re-clusters.
+const EAGER_SECONDS: f64 = 120.0;
 /// Turns of one speaker closer than this (s) where two computations meet
 /// (their frame grids may be offset by less than a frame) are one turn.
 const SPLICE_GAP: f64 = 0.02;
@@ -176,7 +178,10 @@ impl Online {
             analysed_until,
             ..Default::default()
         };
-        if analysed_until >= self.next_cluster {
+        // While little is kept, clustering costs milliseconds: re-cluster on
+        // every update, so that early turns get the best labels there are.
+        let eager = self.kept.len() as f64 * self.step <= EAGER_SECONDS;
+        if analysed_until >= self.next_cluster || eager {
             let started = std::time::Instant::now();
             update.changes = self.recluster(pipeline)?;
             update.reclustered = true;
