@@ -8,7 +8,7 @@
 //! on the reference sample no active speaker lacks an embedding, so the
 //! DER there is unchanged.
 
-use ndarray::{Array2, Array3, ArrayView1, ArrayView3, Axis};
+use ndarray::{Array2, Array3, ArrayView1, ArrayView2, ArrayView3, Axis};
 
 use super::agglomerative::pyannote_agglomerative;
 use super::ahc::{ahc_labels, l2_normalize_f32};
@@ -118,28 +118,27 @@ pub fn training_indices(
     binarized: ArrayView3<f32>,
     ratio: f64,
 ) -> Vec<(usize, usize)> {
-    let (chunks, frames, local) = binarized.dim();
     let mut out = Vec::new();
-    for c in 0..chunks {
-        let seg = binarized.index_axis(Axis(0), c);
-        let mut clean = vec![0usize; local];
-        for f in seg.outer_iter() {
-            let on: Vec<usize> = (0..local).filter(|&s| f[s] > 0.5).collect();
-            if on.len() == 1 {
-                clean[on[0]] += 1;
-            }
-        }
-        for (s, &n) in clean.iter().enumerate() {
-            let finite = embeddings
-                .slice(ndarray::s![c, s, ..])
-                .iter()
-                .all(|v| v.is_finite());
-            if finite && n as f64 >= ratio * frames as f64 {
-                out.push((c, s));
-            }
-        }
+    for c in 0..binarized.dim().0 {
+        let clean = clean_speakers(binarized.index_axis(Axis(0), c), embeddings.index_axis(Axis(0), c), ratio);
+        out.extend(clean.into_iter().enumerate().filter(|&(_, ok)| ok).map(|(s, _)| (c, s)));
     }
     out
+}
+
+/// The filter for one chunk: `activity [frames, local]`, `embeddings [local, D]`.
+pub fn clean_speakers(activity: ArrayView2<f32>, embeddings: ArrayView2<f32>, ratio: f64) -> Vec<bool> {
+    let (frames, local) = activity.dim();
+    let mut alone = vec![0usize; local];
+    for f in activity.outer_iter() {
+        let on: Vec<usize> = (0..local).filter(|&s| f[s] > 0.5).collect();
+        if let [s] = on[..] {
+            alone[s] += 1;
+        }
+    }
+    (0..local)
+        .map(|s| alone[s] as f64 >= ratio * frames as f64 && embeddings.row(s).iter().all(|v| v.is_finite()))
+        .collect()
 }
 
 fn cosine_score(e: ArrayView1<f32>, c: ArrayView1<f64>) -> f64 {

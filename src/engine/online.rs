@@ -21,7 +21,7 @@ use super::clustering::{cluster, ClusteringConfig};
 use super::config::{CHUNK_SECONDS, LOCAL_SPEAKERS};
 use super::count::{speaker_count, FrameGrid};
 use super::pipeline::Pipeline;
-use super::reconstruct::{reconstruct, turns, Turn};
+use super::reconstruct::{reconstruct, sort_turns, turns, Turn};
 use super::registry::{cosine, HorizonSums, LabelChange, Registry};
 use crate::models::ModelError;
 
@@ -120,15 +120,22 @@ impl Online {
 
     /// The registry, with every kept speaker's clean embeddings archived:
     /// what a later stream (after a flushing seek) knows of these speakers.
-    pub fn into_registry(mut self) -> Registry {
-        for k in &self.kept {
-            for s in (0..LOCAL_SPEAKERS).filter(|&s| k.clean[s]) {
-                if let Ok(id) = usize::try_from(k.labels[s]) {
-                    self.registry.archive(id, k.analysis.embeddings.row(s));
-                }
+    /// The stream is over: nothing stays kept.
+    pub fn take_registry(&mut self) -> Registry {
+        for k in std::mem::take(&mut self.kept) {
+            self.archive(&k);
+        }
+        self.sums.clear();
+        std::mem::take(&mut self.registry)
+    }
+
+    /// A chunk leaves: its clean embeddings go into its speakers' long-term models.
+    fn archive(&mut self, k: &Kept) {
+        for s in (0..LOCAL_SPEAKERS).filter(|&s| k.clean[s]) {
+            if let Ok(id) = usize::try_from(k.labels[s]) {
+                self.registry.archive(id, k.analysis.embeddings.row(s));
             }
         }
-        self.registry
     }
 
     /// Chunks held for re-clustering (bounded by the horizon when live).
@@ -436,11 +443,7 @@ impl Online {
             self.provisional = cut_from(&self.provisional, until);
             self.final_until = until;
             self.contribute(&old, -1.0);
-            for s in (0..LOCAL_SPEAKERS).filter(|&s| old.clean[s]) {
-                if let Ok(id) = usize::try_from(old.labels[s]) {
-                    self.registry.archive(id, old.analysis.embeddings.row(s));
-                }
-            }
+            self.archive(&old);
         }
         let finalized = join(finalized, SPLICE_GAP);
         self.finalized.extend(finalized.iter().copied());
@@ -452,20 +455,10 @@ fn active_speakers(a: &ChunkAnalysis) -> [bool; LOCAL_SPEAKERS] {
     std::array::from_fn(|s| a.activity.index_axis(Axis(1), s).iter().any(|&v| v > 0.5))
 }
 
-/// pyannote's training filter for one chunk: the speaker is alone in at
-/// least `ratio` of the frames and has an embedding.
+/// pyannote's training filter (`clustering::clean_speakers`) for one chunk.
 fn clean_speakers(a: &ChunkAnalysis, ratio: f64) -> [bool; LOCAL_SPEAKERS] {
-    let mut alone = [0usize; LOCAL_SPEAKERS];
-    for f in a.activity.outer_iter() {
-        let on: Vec<usize> = (0..LOCAL_SPEAKERS).filter(|&s| f[s] > 0.5).collect();
-        if let [s] = on[..] {
-            alone[s] += 1;
-        }
-    }
-    let frames = a.activity.nrows() as f64;
-    std::array::from_fn(|s| {
-        alone[s] as f64 >= ratio * frames && a.embeddings.row(s).iter().all(|v| v.is_finite())
-    })
+    let clean = super::clustering::clean_speakers(a.activity.view(), a.embeddings.view(), ratio);
+    std::array::from_fn(|s| clean.get(s).copied().unwrap_or(false))
 }
 
 /// The parts of `turns` before `t`.
@@ -506,11 +499,6 @@ fn join(mut turns: Vec<Turn>, gap: f64) -> Vec<Turn> {
             _ => out.push(t),
         }
     }
-    out.sort_by(|a, b| {
-        a.start
-            .total_cmp(&b.start)
-            .then(a.end.total_cmp(&b.end))
-            .then(a.speaker.cmp(&b.speaker))
-    });
+    sort_turns(&mut out);
     out
 }

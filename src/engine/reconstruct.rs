@@ -137,11 +137,11 @@ pub fn turns(discrete: ArrayView2<u8>, grid: &FrameGrid, duration_s: f64) -> Vec
         })
         .filter(|t| t.end > t.start)
         .collect();
-    out.sort_by(|a, b| {
-        a.start
-            .total_cmp(&b.start)
-            .then(a.end.total_cmp(&b.end))
-            .then(a.speaker.cmp(&b.speaker))
-    });
+    sort_turns(&mut out);
     out
+}
+
+/// The order of turns everywhere: by start, end, then speaker.
+pub fn sort_turns(turns: &mut [Turn]) {
+    turns.sort_by(|a, b| a.start.total_cmp(&b.start).then(a.end.total_cmp(&b.end)).then(a.speaker.cmp(&b.speaker)));
 }

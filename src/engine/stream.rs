@@ -204,12 +204,7 @@ impl StreamingDiarizer {
     /// (`OnlineConfig::cluster_interval` > 0) returns the new turns.
     pub fn poll(&mut self) -> Result<Option<Update>, ModelError> {
         self.check_error()?;
-        let ready = self
-            .shared
-            .analyses
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take_ready();
+        let ready = self.take_ready();
         let Some(last) = ready.last().map(|a| a.index) else {
             return Ok(None);
         };
@@ -239,25 +234,11 @@ impl StreamingDiarizer {
         }
         self.join();
         self.check_error()?;
-        let ready = self
-            .shared
-            .analyses
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take_ready();
+        let ready = self.take_ready();
         let duration = self.total_samples as f64 / SAMPLE_RATE as f64;
         self.online.add(ready, duration, &self.pipeline)?;
         let turns = self.online.finish(duration, &self.pipeline)?;
-        let registry = std::mem::replace(
-            &mut self.online,
-            Online::new(
-                1.0,
-                OnlineConfig::default(),
-                &self.pipeline,
-                Registry::default(),
-            ),
-        )
-        .into_registry();
+        let registry = self.online.take_registry();
         Ok((Diarization::new(turns, duration), registry))
     }
 
@@ -267,24 +248,15 @@ impl StreamingDiarizer {
             .cancelled
             .store(true, std::sync::atomic::Ordering::Relaxed);
         self.join();
-        let ready = self
-            .shared
-            .analyses
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take_ready();
+        let ready = self.take_ready();
         let until = self.analysed_until(ready.last().map_or(0, |a| a.index + 1));
         let _ = self.online.add(ready, until, &self.pipeline);
-        std::mem::replace(
-            &mut self.online,
-            Online::new(
-                1.0,
-                OnlineConfig::default(),
-                &self.pipeline,
-                Registry::default(),
-            ),
-        )
-        .into_registry()
+        self.online.take_registry()
+    }
+
+    /// The chunks the workers finished, in order, out of the shared buffer.
+    fn take_ready(&self) -> Vec<ChunkAnalysis> {
+        self.shared.analyses.lock().unwrap_or_else(|p| p.into_inner()).take_ready()
     }
 
     fn join(&mut self) {
