@@ -166,10 +166,17 @@ fn live_source_never_blocks_and_overruns_are_reported() {
         pushed_in < std::time::Duration::from_secs(20),
         "live input was blocked ({pushed_in:?})"
     );
-    let warning = bus.iter().find_map(|m| match m.view() {
-        gst::MessageView::Warning(w) => w.details().map(|d| d.to_owned()),
-        _ => None,
-    });
+    // The worker posts the warning once it has caught up with the queued
+    // audio, which may be after the last push returned: wait for it.
+    let warning = bus
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(120),
+            &[gst::MessageType::Warning],
+        )
+        .and_then(|m| match m.view() {
+            gst::MessageView::Warning(w) => w.details().map(|d| d.to_owned()),
+            _ => None,
+        });
     // First line of defence: chunks skipped (a coarser step); last: audio
     // replaced by silence when even the worker's queue is full.
     let details = warning.expect("degradation warning with details");
