@@ -12,16 +12,18 @@
 //! `--mode engine` calls the engine directly. `--score-only DIR` scores
 //! RTTMs another system wrote (e.g. tools/bench_sherpa.py).
 
+#[path = "common/sets.rs"]
+mod sets;
 #[path = "evaluate/element_mode.rs"]
 mod element_mode;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use gstspeakrs::engine::clustering::ClusteringConfig;
-use gstspeakrs::engine::der::{score, DerComponents, Segment};
+use gstspeakrs::engine::der::{score, DerComponents};
 use gstspeakrs::engine::pipeline::{Pipeline, PipelineConfig};
-use gstspeakrs::engine::rttm::parse_rttm;
+use sets::{read_index, segments};
 use gstspeakrs::engine::stream::{diarize, StreamConfig};
 use gstspeakrs::engine::wav::read_wav_16k;
 
@@ -72,47 +74,6 @@ fn parse() -> Options {
         };
     }
     o
-}
-
-pub struct Entry {
-    pub uri: String,
-    pub wav: PathBuf,
-    pub rttm: PathBuf,
-    pub duration: f64,
-}
-
-fn read_index(set: &Path) -> Vec<Entry> {
-    let text = std::fs::read_to_string(set.join("index.tsv"))
-        .unwrap_or_else(|e| panic!("{}: {e}", set.display()));
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap_or_default().split('\t').collect();
-    let col = |name: &str| {
-        header
-            .iter()
-            .position(|h| *h == name)
-            .unwrap_or_else(|| panic!("index.tsv lacks {name}"))
-    };
-    let (u, w, r, d) = (col("uri"), col("wav"), col("rttm"), col("duration_s"));
-    lines
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let c: Vec<&str> = l.split('\t').collect();
-            Entry {
-                uri: c[u].into(),
-                wav: set.join(c[w]),
-                rttm: set.join(c[r]),
-                duration: c[d].parse().unwrap_or(0.0),
-            }
-        })
-        .collect()
-}
-
-pub fn segments(rttm_text: &str) -> Vec<Segment> {
-    parse_rttm(rttm_text)
-        .expect("valid RTTM")
-        .iter()
-        .map(Segment::from)
-        .collect()
 }
 
 fn peak_rss_mib() -> f64 {

@@ -17,16 +17,18 @@
 //! - `soak`: one accelerated stream of many hours (the set looped): RSS and
 //!   re-clustering time over stream time.
 
+#[path = "common/sets.rs"]
+mod sets;
 #[path = "live/stream.rs"]
 mod stream;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use gstspeakrs::engine::der::{score, DerComponents, Segment};
-use gstspeakrs::engine::rttm::parse_rttm;
+use sets::{looped, read_set};
 use stream::{Outcome, Spec};
 
 struct Options {
@@ -83,46 +85,6 @@ fn parse() -> Options {
         }
     }
     o
-}
-
-struct File {
-    uri: String,
-    audio: Vec<i16>,
-    reference: Vec<Segment>,
-}
-
-fn read_set(set: &Path) -> Vec<File> {
-    let text = std::fs::read_to_string(set.join("index.tsv"))
-        .unwrap_or_else(|e| panic!("{}: {e}", set.display()));
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap_or_default().split('\t').collect();
-    let col = |name: &str| {
-        header
-            .iter()
-            .position(|h| *h == name)
-            .expect("index.tsv column")
-    };
-    let (u, w, r) = (col("uri"), col("wav"), col("rttm"));
-    lines
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let c: Vec<&str> = l.split('\t').collect();
-            let mut wav = hound::WavReader::open(set.join(c[w])).expect("16 kHz WAV");
-            assert_eq!(wav.spec().sample_rate, 16_000, "the eval sets are 16 kHz");
-            let audio = wav.samples::<i16>().map(|s| s.expect("sample")).collect();
-            let rttm = std::fs::read_to_string(set.join(c[r])).expect("RTTM");
-            let reference = parse_rttm(&rttm)
-                .expect("valid RTTM")
-                .iter()
-                .map(Segment::from)
-                .collect();
-            File {
-                uri: c[u].into(),
-                audio,
-                reference,
-            }
-        })
-        .collect()
 }
 
 fn clip(segments: &[Segment], until: f64) -> Vec<Segment> {
@@ -236,20 +198,6 @@ fn der(o: &Options) {
         pct(&eos),
         pct(&between)
     );
-}
-
-fn looped(files: &[File]) -> (Vec<i16>, Vec<Segment>) {
-    let (mut audio, mut reference) = (Vec::new(), Vec::new());
-    for f in files {
-        let offset = audio.len() as f64 / 16_000.0;
-        reference.extend(f.reference.iter().map(|s| Segment {
-            start: s.start + offset,
-            end: s.end + offset,
-            ..s.clone()
-        }));
-        audio.extend_from_slice(&f.audio);
-    }
-    (audio, reference)
 }
 
 fn looped_reference(one: &[Segment], loop_len: f64, until: f64) -> Vec<Segment> {

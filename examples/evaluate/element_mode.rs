@@ -4,7 +4,8 @@ use std::path::Path;
 
 use gstspeakrs::engine::pipeline::PipelineConfig;
 
-use super::{Entry, Options};
+use super::sets::Entry;
+use super::Options;
 
 pub fn init() {
     gst::init().expect("GStreamer init");

@@ -26,8 +26,16 @@ use super::registry::{cosine, HorizonSums, LabelChange, Registry};
 use crate::models::ModelError;
 
 /// Cosine similarity to the best-matching speaker below which a clean
-/// embedding is taken for a new person (between re-clusterings).
-pub const NEW_SPEAKER_SIMILARITY: f64 = 0.3;
+/// embedding is taken for a new person (between re-clusterings). One
+/// chunk's CAM++ embedding scores about 0.9 against its own speaker's
+/// model and rarely above 0.65 against another's; a lower bar lets a
+/// newcomer (or a returning speaker) take a wrong label that the overlap
+/// matching of the next re-clustering then keeps.
+pub const NEW_SPEAKER_SIMILARITY: f64 = 0.7;
+/// Chunks this far (s) behind the analysed audio keep their labels: later
+/// re-clusterings still learn from them but no longer relabel them, so a
+/// speaker thinning out at the horizon's old end is not merged away.
+const SETTLE_SECONDS: f64 = 60.0;
 /// Up to this much kept analysis (s), every update re-clusters.
 const EAGER_SECONDS: f64 = 120.0;
 /// Turns of one speaker closer than this (s) where two computations meet
@@ -74,6 +82,9 @@ struct Kept {
     labels: [i32; LOCAL_SPEAKERS],
     /// Clean enough to train the clustering (and a speaker's model).
     clean: [bool; LOCAL_SPEAKERS],
+    /// Labels settled: re-clusterings still learn from the chunk but no
+    /// longer relabel it.
+    settled: bool,
 }
 
 pub struct Online {
@@ -171,6 +182,7 @@ impl Online {
                 analysis,
                 labels: [NO_SPEAKER; LOCAL_SPEAKERS],
                 clean,
+                settled: false,
             };
             if self.live() {
                 kept.labels = self.label_incrementally(&kept);
@@ -258,7 +270,7 @@ impl Online {
                 .map(|j| (models[j].0, scores[[s, j]]));
             labels[s] = match best {
                 Some((id, sim)) if sim >= NEW_SPEAKER_SIMILARITY || !kept.clean[s] => id as i32,
-                _ if kept.clean[s] => self.registry.new_speaker(now) as i32,
+                _ if kept.clean[s] => self.registry.new_tentative_speaker(now) as i32,
                 _ => NO_SPEAKER,
             };
             if labels[s] >= 0 {
@@ -335,24 +347,48 @@ impl Online {
             .kept
             .back()
             .map_or(0.0, |k| self.chunk_end(k.analysis.index));
+        let mut live = vec![false; result.num_clusters()];
+        for (c, _) in self.kept.iter().enumerate().filter(|(_, k)| !k.settled) {
+            for s in 0..LOCAL_SPEAKERS {
+                if let Ok(h) = usize::try_from(result.hard_clusters[[c, s]]) {
+                    live[h] = true;
+                }
+            }
+        }
+        let settled: Vec<usize> = self
+            .kept
+            .iter()
+            .filter(|k| k.settled)
+            .flat_map(|k| k.labels)
+            .filter_map(|l| usize::try_from(l).ok())
+            .collect();
         let (ids, changes) = self.registry.match_clusters(
             &overlap,
             &previous,
             result.centroids.view(),
             &self.sums,
+            &live,
+            &settled,
             now,
         );
         self.cluster_order = ids.clone();
-        for (c, k) in self.kept.iter_mut().enumerate() {
+        for (c, k) in self.kept.iter_mut().enumerate().filter(|(_, k)| !k.settled) {
             for s in 0..LOCAL_SPEAKERS {
                 k.labels[s] = usize::try_from(result.hard_clusters[[c, s]])
-                    .map_or(NO_SPEAKER, |h| ids[h] as i32);
+                    .ok()
+                    .and_then(|h| i32::try_from(ids[h]).ok())
+                    .unwrap_or(NO_SPEAKER);
             }
         }
         self.sums.clear();
         let kept = std::mem::take(&mut self.kept);
         kept.iter().for_each(|k| self.contribute(k, 1.0));
         self.kept = kept;
+        for k in self.kept.iter_mut() {
+            if k.analysis.index as f64 * self.step + CHUNK_SECONDS < now - SETTLE_SECONDS {
+                k.settled = true;
+            }
+        }
         Ok(changes)
     }
 

@@ -1,0 +1,88 @@
+//! The eval sets (`index.tsv` with uri, wav, rttm, duration_s columns), as
+//! the benchmarks read them. Each benchmark uses a part of this.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use gstspeakrs::engine::der::Segment;
+use gstspeakrs::engine::rttm::parse_rttm;
+
+pub struct Entry {
+    pub uri: String,
+    pub wav: PathBuf,
+    pub rttm: PathBuf,
+    pub duration: f64,
+}
+
+pub fn read_index(set: &Path) -> Vec<Entry> {
+    let text = std::fs::read_to_string(set.join("index.tsv"))
+        .unwrap_or_else(|e| panic!("{}: {e}", set.display()));
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split('\t').collect();
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| *h == name)
+            .unwrap_or_else(|| panic!("index.tsv lacks {name}"))
+    };
+    let (u, w, r, d) = (col("uri"), col("wav"), col("rttm"), col("duration_s"));
+    lines
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let c: Vec<&str> = l.split('\t').collect();
+            Entry {
+                uri: c[u].into(),
+                wav: set.join(c[w]),
+                rttm: set.join(c[r]),
+                duration: c[d].parse().unwrap_or(0.0),
+            }
+        })
+        .collect()
+}
+
+pub fn segments(rttm_text: &str) -> Vec<Segment> {
+    parse_rttm(rttm_text)
+        .expect("valid RTTM")
+        .iter()
+        .map(Segment::from)
+        .collect()
+}
+
+/// One file of a set, loaded.
+pub struct File {
+    pub uri: String,
+    pub audio: Vec<i16>,
+    pub reference: Vec<Segment>,
+}
+
+pub fn read_set(set: &Path) -> Vec<File> {
+    read_index(set)
+        .into_iter()
+        .map(|e| {
+            let mut wav = hound::WavReader::open(&e.wav).expect("16 kHz WAV");
+            assert_eq!(wav.spec().sample_rate, 16_000, "the eval sets are 16 kHz");
+            let audio = wav.samples::<i16>().map(|s| s.expect("sample")).collect();
+            let rttm = std::fs::read_to_string(&e.rttm).expect("RTTM");
+            File {
+                uri: e.uri,
+                audio,
+                reference: segments(&rttm),
+            }
+        })
+        .collect()
+}
+
+/// The files one after another: one loop of a looped stream.
+pub fn looped(files: &[File]) -> (Vec<i16>, Vec<Segment>) {
+    let (mut audio, mut reference) = (Vec::new(), Vec::new());
+    for f in files {
+        let offset = audio.len() as f64 / 16_000.0;
+        reference.extend(f.reference.iter().map(|s| Segment {
+            start: s.start + offset,
+            end: s.end + offset,
+            ..s.clone()
+        }));
+        audio.extend_from_slice(&f.audio);
+    }
+    (audio, reference)
+}
