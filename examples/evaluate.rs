@@ -12,10 +12,10 @@
 //! `--mode engine` calls the engine directly. `--score-only DIR` scores
 //! RTTMs another system wrote (e.g. tools/bench_sherpa.py).
 
-#[path = "common/sets.rs"]
-mod sets;
 #[path = "evaluate/element_mode.rs"]
 mod element_mode;
+#[path = "common/sets.rs"]
+mod sets;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -23,9 +23,9 @@ use std::time::Instant;
 use gstspeakrs::engine::clustering::ClusteringConfig;
 use gstspeakrs::engine::der::{score, DerComponents};
 use gstspeakrs::engine::pipeline::{Pipeline, PipelineConfig};
-use sets::{read_index, segments};
 use gstspeakrs::engine::stream::{diarize, StreamConfig};
 use gstspeakrs::engine::wav::read_wav_16k;
+use sets::{read_index, segments};
 
 pub struct Options {
     sets: Vec<PathBuf>,

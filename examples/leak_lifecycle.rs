@@ -12,12 +12,19 @@ use gst::prelude::*;
 fn run(description: &str, stop_after_interim: bool) -> Result<usize, String> {
     let pipeline = gst::parse::launch(description).map_err(|e| e.to_string())?;
     let bus = pipeline.bus().unwrap();
-    pipeline.set_state(gst::State::Playing).map_err(|e| e.to_string())?;
+    pipeline
+        .set_state(gst::State::Playing)
+        .map_err(|e| e.to_string())?;
     let mut messages = 0;
     let result = loop {
-        let Some(msg) = bus.timed_pop(gst::ClockTime::from_seconds(300)) else { break Err("timeout".to_string()) };
+        let Some(msg) = bus.timed_pop(gst::ClockTime::from_seconds(300)) else {
+            break Err("timeout".to_string());
+        };
         match msg.view() {
-            gst::MessageView::Element(e) if e.structure().is_some_and(|s| s.name() == "speakrs-diarization") => {
+            gst::MessageView::Element(e)
+                if e.structure()
+                    .is_some_and(|s| s.name() == "speakrs-diarization") =>
+            {
                 messages += 1;
                 if stop_after_interim {
                     break Ok(messages); // mid-stream: inference is running now
@@ -28,19 +35,31 @@ fn run(description: &str, stop_after_interim: bool) -> Result<usize, String> {
             _ => {}
         }
     };
-    pipeline.set_state(gst::State::Null).map_err(|e| e.to_string())?;
+    pipeline
+        .set_state(gst::State::Null)
+        .map_err(|e| e.to_string())?;
     result
 }
 
 fn main() {
-    let wav = std::env::args().nth(1).unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/eval/real/wav/sample.wav").into());
+    let wav = std::env::args().nth(1).unwrap_or_else(|| {
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/eval/real/wav/sample.wav"
+        )
+        .into()
+    });
     let rttm = std::env::temp_dir().join(format!("speakrs-leak-{}.rttm", std::process::id()));
     gst::init().unwrap();
     gstspeakrs::plugin_register_static().unwrap();
-    let source = format!("filesrc location={wav} ! wavparse ! audioconvert ! audio/x-raw,format=F32LE");
+    let source =
+        format!("filesrc location={wav} ! wavparse ! audioconvert ! audio/x-raw,format=F32LE");
     let mut failed = false;
     for round in 0..3 {
-        let line = format!("{source} ! speakrsdiarize rttm-location={} ! fakesink", rttm.display());
+        let line = format!(
+            "{source} ! speakrsdiarize rttm-location={} ! fakesink",
+            rttm.display()
+        );
         let r = run(&line, false);
         println!("round {round} to EOS: {r:?}");
         failed |= !matches!(r, Ok(n) if n >= 1);

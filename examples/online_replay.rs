@@ -52,7 +52,10 @@ fn parse() -> Options {
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let v = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
-        let number = || v.parse::<f64>().unwrap_or_else(|_| panic!("{flag}: a number"));
+        let number = || {
+            v.parse::<f64>()
+                .unwrap_or_else(|_| panic!("{flag}: a number"))
+        };
         match flag.as_str() {
             "--set" => o.set = v.clone().into(),
             "--hours" => o.hours = number(),
@@ -115,7 +118,12 @@ fn analyse_loop(audio: &[f32], step: usize, pipeline: &Pipeline) -> Vec<ChunkAna
         .collect()
 }
 
-fn cached_analyses(o: &Options, audio: &[f32], step: usize, pipeline: &Pipeline) -> Vec<ChunkAnalysis> {
+fn cached_analyses(
+    o: &Options,
+    audio: &[f32],
+    step: usize,
+    pipeline: &Pipeline,
+) -> Vec<ChunkAnalysis> {
     let cache = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache"))
@@ -151,8 +159,10 @@ fn cached_analyses(o: &Options, audio: &[f32], step: usize, pipeline: &Pipeline)
     };
     std::fs::create_dir_all(&cache).expect("cache dir");
     let mut npz = NpzWriter::new(std::fs::File::create(&path).expect("cache file"));
-    npz.add_array("activity", &stack(&|c| c.activity.view())).unwrap();
-    npz.add_array("embeddings", &stack(&|c| c.embeddings.view())).unwrap();
+    npz.add_array("activity", &stack(&|c| c.activity.view()))
+        .unwrap();
+    npz.add_array("embeddings", &stack(&|c| c.embeddings.view()))
+        .unwrap();
     npz.finish().unwrap();
     chunks
 }
@@ -174,7 +184,12 @@ fn within(s: &[Segment], from: f64, until: f64) -> Vec<Segment> {
 
 /// For each reference speaker, the label covering most of its speech in
 /// each loop; a change from one loop to the next is a label switch.
-fn dominant_labels(truth: &[Segment], hyp: &[Segment], loop_len: f64, loops: usize) -> Vec<HashMap<String, String>> {
+fn dominant_labels(
+    truth: &[Segment],
+    hyp: &[Segment],
+    loop_len: f64,
+    loops: usize,
+) -> Vec<HashMap<String, String>> {
     (0..loops)
         .map(|k| {
             let (from, until) = (k as f64 * loop_len, (k + 1) as f64 * loop_len);
@@ -238,7 +253,10 @@ fn main() {
                 continue;
             };
             if std::env::var_os("TUNE_TRACE").is_some() && !u.changes.is_empty() {
-                eprintln!("{until:.0} kept-speakers {} {:?}", u.active_speakers, u.changes);
+                eprintln!(
+                    "{until:.0} kept-speakers {} {:?}",
+                    u.active_speakers, u.changes
+                );
             }
             for ch in &u.changes {
                 match ch {
@@ -259,7 +277,11 @@ fn main() {
                 all.extend(u.provisional.iter().copied());
                 live.extend(all.iter().filter_map(|t| {
                     let (s, e) = (t.start.max(emitted), t.end.min(release));
-                    (e > s).then_some(Turn { start: s, end: e, ..*t })
+                    (e > s).then_some(Turn {
+                        start: s,
+                        end: e,
+                        ..*t
+                    })
                 }));
                 emitted = release;
             }
@@ -317,7 +339,10 @@ fn main() {
         for k in 0..loops {
             let (from, until) = (k as f64 * loop_len, (k + 1) as f64 * loop_len);
             let t = within(&truth, from, until);
-            eprintln!("loop {k}: EOS {:.2} %", 100.0 * score(&t, &within(&eos, from, until)).der());
+            eprintln!(
+                "loop {k}: EOS {:.2} %",
+                100.0 * score(&t, &within(&eos, from, until)).der()
+            );
         }
     }
     let whole_live = score(&within(&truth, 0.0, emitted), &within(&live, 0.0, emitted));
@@ -326,8 +351,18 @@ fn main() {
     let mut switches = 0;
     for pair in per_loop_labels.windows(2) {
         for (speaker, label) in &pair[1] {
-            if pair[0].get(speaker).is_some_and(|l| l != label) {
+            if let Some(old) = pair[0].get(speaker).filter(|l| *l != label) {
                 switches += 1;
+                if std::env::var_os("TUNE_TRACE").is_some() {
+                    let owners: Vec<&String> = pair[0]
+                        .iter()
+                        .filter(|(_, l)| *l == label)
+                        .map(|(s, _)| s)
+                        .collect();
+                    eprintln!(
+                        "switch {speaker}: {old} -> {label} (last loop {label} was {owners:?})"
+                    );
+                }
             }
         }
     }

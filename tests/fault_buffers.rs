@@ -24,11 +24,18 @@ fn one_sample_buffers_give_the_same_turns_as_one_second_buffers() {
     let audio = speech(6.0);
     let reference = turns_for(MONO16K, &audio, 1000);
     assert!(!reference.is_empty());
-    assert_eq!(turns_for(MONO16K, &audio, 0), reference, "16 kHz mono, 96000 one-sample buffers");
+    assert_eq!(
+        turns_for(MONO16K, &audio, 0),
+        reference,
+        "16 kHz mono, 96000 one-sample buffers"
+    );
     // One-frame buffers through the resampler: same speech, near-same turns.
     let turns = turns_for(STEREO44K, &audio, 0);
     let (a, b) = (speech_in(&turns, 0.0, 6.0), speech_in(&reference, 0.0, 6.0));
-    assert!((a - b).abs() < 0.5, "44.1 kHz one-frame buffers: {a:.2} s of speech vs {b:.2} s");
+    assert!(
+        (a - b).abs() < 0.5,
+        "44.1 kHz one-frame buffers: {a:.2} s of speech vs {b:.2} s"
+    );
 }
 
 #[test]
@@ -43,8 +50,14 @@ fn one_ten_minute_buffer_keeps_its_timeline() {
     fx.feed(MONO16K, &audio, ZERO, 600_000);
     assert_eq!(fx.ledger.sent.len(), 1);
     let turns = fx.finish().turns_within(600.0);
-    assert!(turns.iter().all(|t| t.start >= 579.0), "turns in the silent part: {turns:?}");
-    assert!(speech_in(&turns, 580.0, 600.0) > 8.0, "speech at the end not found: {turns:?}");
+    assert!(
+        turns.iter().all(|t| t.start >= 579.0),
+        "turns in the silent part: {turns:?}"
+    );
+    assert!(
+        speech_in(&turns, 580.0, 600.0) > 8.0,
+        "speech at the end not found: {turns:?}"
+    );
 }
 
 #[test]
@@ -66,7 +79,10 @@ fn zero_length_buffers_pass_and_change_nothing() {
         fx.push(empty);
     }
     let turns = fx.finish().turns_within(8.0);
-    assert!(speech_in(&turns, 0.0, 8.0) > 4.0, "speech lost among empty buffers: {turns:?}");
+    assert!(
+        speech_in(&turns, 0.0, 8.0) > 4.0,
+        "speech lost among empty buffers: {turns:?}"
+    );
 }
 
 #[test]
@@ -82,7 +98,11 @@ fn buffers_without_timestamps_give_the_same_turns() {
         r.set_duration(gst::ClockTime::NONE);
         fx.push(b);
     }
-    assert_eq!(fx.finish().turns_within(10.0), reference, "untimestamped buffers are assumed contiguous from 0");
+    assert_eq!(
+        fx.finish().turns_within(10.0),
+        reference,
+        "untimestamped buffers are assumed contiguous from 0"
+    );
 }
 
 #[test]
@@ -97,9 +117,15 @@ fn timestamp_jumps_forwards_and_backwards_place_turns_where_the_audio_is() {
     let turns = fx.finish().turns_within(48.0);
     for (from, to) in [(0.0, 8.0), (40.0, 48.0), (20.0, 28.0)] {
         let s = speech_in(&turns, from, to);
-        assert!(s > 3.0, "only {s:.1} s of speech found in {from}–{to} s: {turns:?}");
+        assert!(
+            s > 3.0,
+            "only {s:.1} s of speech found in {from}–{to} s: {turns:?}"
+        );
     }
-    assert!(speech_in(&turns, 9.0, 19.0) + speech_in(&turns, 29.0, 39.0) < 0.5, "speech where there was none: {turns:?}");
+    assert!(
+        speech_in(&turns, 9.0, 19.0) + speech_in(&turns, 29.0, 39.0) < 0.5,
+        "speech where there was none: {turns:?}"
+    );
 }
 
 #[test]
@@ -109,14 +135,21 @@ fn discont_bursts_pass_and_speech_is_still_found() {
     fx.caps(STEREO44K);
     // 44.1 kHz stereo in 100 ms buffers; 40 in a row flagged DISCONT with
     // continuous timestamps (each one resets the resampler).
-    for (i, mut b) in STEREO44K.buffers(&speech(15.0), ZERO, 100).into_iter().enumerate() {
+    for (i, mut b) in STEREO44K
+        .buffers(&speech(15.0), ZERO, 100)
+        .into_iter()
+        .enumerate()
+    {
         if (20..60).contains(&i) {
             b.get_mut().unwrap().set_flags(gst::BufferFlags::DISCONT);
         }
         fx.push(b);
     }
     let turns = fx.finish().turns_within(15.0);
-    assert!(speech_in(&turns, 0.0, 15.0) > 8.0, "speech lost in a DISCONT burst: {turns:?}");
+    assert!(
+        speech_in(&turns, 0.0, 15.0) > 8.0,
+        "speech lost in a DISCONT burst: {turns:?}"
+    );
 }
 
 #[test]
@@ -126,11 +159,30 @@ fn gap_events_are_forwarded_in_order_and_analysed_as_silence() {
     fx.caps(MONO16K);
     fx.feed(MONO16K, &speech(8.0), ZERO, 500);
     let before = fx.ledger.received;
-    assert!(fx.event(gst::event::Gap::builder(secs(8.0)).duration(secs(10.0)).build()), "GAP refused");
-    assert_eq!(fx.ledger.received, before, "the GAP overtook or duplicated buffers");
-    assert!(fx.events.iter().any(|e| e.type_() == gst::EventType::Gap), "GAP not forwarded downstream");
+    assert!(
+        fx.event(
+            gst::event::Gap::builder(secs(8.0))
+                .duration(secs(10.0))
+                .build()
+        ),
+        "GAP refused"
+    );
+    assert_eq!(
+        fx.ledger.received, before,
+        "the GAP overtook or duplicated buffers"
+    );
+    assert!(
+        fx.events.iter().any(|e| e.type_() == gst::EventType::Gap),
+        "GAP not forwarded downstream"
+    );
     fx.feed(MONO16K, &speech(8.0), secs(18.0), 500);
     let turns = fx.finish().turns_within(26.0);
-    assert!(speech_in(&turns, 0.0, 8.0) > 3.0 && speech_in(&turns, 18.0, 26.0) > 3.0, "speech around the gap lost: {turns:?}");
-    assert!(speech_in(&turns, 8.6, 17.4) < 0.1, "speech inside the gap: {turns:?}");
+    assert!(
+        speech_in(&turns, 0.0, 8.0) > 3.0 && speech_in(&turns, 18.0, 26.0) > 3.0,
+        "speech around the gap lost: {turns:?}"
+    );
+    assert!(
+        speech_in(&turns, 8.6, 17.4) < 0.1,
+        "speech inside the gap: {turns:?}"
+    );
 }

@@ -13,7 +13,10 @@ fn assert_speech_in_each(turns: &[Turn], stretches: usize) {
     for i in 0..stretches {
         let (from, to) = (8.0 * i as f64, 8.0 * (i + 1) as f64);
         let s = speech_in(turns, from, to);
-        assert!(s > 3.0, "only {s:.1} s of speech found in stretch {i} ({from}–{to} s): {turns:?}");
+        assert!(
+            s > 3.0,
+            "only {s:.1} s of speech found in stretch {i} ({from}–{to} s): {turns:?}"
+        );
     }
 }
 
@@ -35,7 +38,15 @@ fn s16le_and_f32le_alternate_mid_stream() {
     let _g = init();
     let mut fx = Fx::new(&[]);
     let mut t = gst::ClockTime::ZERO;
-    for f in [MONO16K_S16, MONO16K, MONO16K_S16, Format { s16: true, ..STEREO44K }] {
+    for f in [
+        MONO16K_S16,
+        MONO16K,
+        MONO16K_S16,
+        Format {
+            s16: true,
+            ..STEREO44K
+        },
+    ] {
         fx.caps(f);
         t = fx.feed(f, &speech(8.0), t, 250);
     }

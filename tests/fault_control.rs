@@ -20,8 +20,14 @@ fn flushing_seek_during_inference_restarts_the_analysis() {
     // 40 s in 1 s buffers fit the element's queue: pushing returns at once
     // and the flush arrives while the worker is still analysing them.
     fx.feed(MONO16K, &speech(40.0), ZERO, 1000);
-    assert!(fx.event(gst::event::FlushStart::new()), "FLUSH_START refused");
-    assert!(fx.event(gst::event::FlushStop::new(true)), "FLUSH_STOP refused");
+    assert!(
+        fx.event(gst::event::FlushStart::new()),
+        "FLUSH_START refused"
+    );
+    assert!(
+        fx.event(gst::event::FlushStop::new(true)),
+        "FLUSH_STOP refused"
+    );
     // The seek's new segment: stream time = PTS from 100 s.
     let mut segment = gst::FormattedSegment::<gst::ClockTime>::new();
     segment.set_start(secs(100.0));
@@ -29,8 +35,14 @@ fn flushing_seek_during_inference_restarts_the_analysis() {
     assert!(fx.event(gst::event::Segment::new(&segment)));
     fx.feed(MONO16K, &speech(8.0), secs(100.0), 500);
     let turns = fx.finish().turns_within(108.0);
-    assert!(turns.iter().all(|t| t.start >= 100.0), "turns from before the flush: {turns:?}");
-    assert!(speech_in(&turns, 100.0, 108.0) > 3.0, "speech after the flush not found: {turns:?}");
+    assert!(
+        turns.iter().all(|t| t.start >= 100.0),
+        "turns from before the flush: {turns:?}"
+    );
+    assert!(
+        speech_in(&turns, 100.0, 108.0) > 3.0,
+        "speech after the flush not found: {turns:?}"
+    );
 }
 
 #[test]
@@ -56,7 +68,10 @@ fn eos_right_after_a_flush_posts_an_empty_final_message() {
     fx.feed(STEREO44K, &speech(12.0), ZERO, 1000);
     assert!(fx.event(gst::event::FlushStart::new()));
     assert!(fx.event(gst::event::FlushStop::new(true)));
-    assert!(fx.finish().clean_final().is_empty(), "flushed audio must not be reported");
+    assert!(
+        fx.finish().clean_final().is_empty(),
+        "flushed audio must not be reported"
+    );
 }
 
 #[test]
@@ -71,16 +86,25 @@ fn playing_to_null_while_inference_runs_stops_cleanly() {
     let bus = p.pipeline.bus().unwrap();
     let mut out = Outcome::default();
     while out.interims == 0 {
-        let msg = bus.timed_pop(gst::ClockTime::from_seconds(300)).expect("no interim result within 5 min");
+        let msg = bus
+            .timed_pop(gst::ClockTime::from_seconds(300))
+            .expect("no interim result within 5 min");
         out.add(&msg);
         out.assert_no_errors();
     }
     p.stop();
     out.add_all(&bus);
     out.assert_no_errors();
-    assert!(out.finals.is_empty(), "no final result when stopped before EOS");
+    assert!(
+        out.finals.is_empty(),
+        "no final result when stopped before EOS"
+    );
     p.assert_audio(false);
-    assert_eq!(element_support::threads().1, 0, "speakrs threads left after NULL");
+    assert_eq!(
+        element_support::threads().1,
+        0,
+        "speakrs threads left after NULL"
+    );
 }
 
 #[test]
@@ -105,7 +129,10 @@ fn hundred_state_cycles_each_to_eos_or_interrupted() {
     }
     let (after, ours) = element_support::threads();
     assert_eq!(ours, 0, "speakrs threads left running after 100 cycles");
-    assert!(after <= before + 2, "{after} threads after 100 cycles, {before} before");
+    assert!(
+        after <= before + 2,
+        "{after} threads after 100 cycles, {before} before"
+    );
 }
 
 #[test]
@@ -118,7 +145,11 @@ fn eight_instances_pushing_from_eight_threads_do_not_mix() {
         let handles: Vec<_> = (0..8)
             .map(|i| {
                 s.spawn(move || {
-                    let audio = if i % 2 == 0 { speech(8.0) } else { constant(8.0, 0.0) };
+                    let audio = if i % 2 == 0 {
+                        speech(8.0)
+                    } else {
+                        constant(8.0, 0.0)
+                    };
                     let mut fx = Fx::new(&[]);
                     fx.caps(MONO16K);
                     fx.feed(MONO16K, &audio, ZERO, 200);
@@ -126,14 +157,23 @@ fn eight_instances_pushing_from_eight_threads_do_not_mix() {
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("instance thread panicked")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("instance thread panicked"))
+            .collect()
     });
     assert!(!results[0].is_empty(), "no turns for speech");
     for (i, turns) in results.iter().enumerate() {
         if i % 2 == 0 {
-            assert_eq!(turns, &results[0], "instance {i} differs from instance 0 on the same speech");
+            assert_eq!(
+                turns, &results[0],
+                "instance {i} differs from instance 0 on the same speech"
+            );
         } else {
-            assert!(turns.is_empty(), "instance {i} got turns for silence: {turns:?}");
+            assert!(
+                turns.is_empty(),
+                "instance {i} got turns for silence: {turns:?}"
+            );
         }
     }
 }

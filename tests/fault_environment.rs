@@ -33,8 +33,16 @@ fn missing_model_file_is_an_element_error_naming_it_and_the_fix() {
     let _g = init();
     let dir = model_copy("missing");
     std::fs::remove_file(dir.join("campplus.onnx")).unwrap();
-    refused(&format!("model-dir={}", dir.display()), gst::ResourceError::NotFound, &["campplus.onnx", SETUP_COMMAND]);
-    refused("model-dir=/nonexistent/speakrs-models", gst::ResourceError::NotFound, &["/nonexistent/speakrs-models", SETUP_COMMAND]);
+    refused(
+        &format!("model-dir={}", dir.display()),
+        gst::ResourceError::NotFound,
+        &["campplus.onnx", SETUP_COMMAND],
+    );
+    refused(
+        "model-dir=/nonexistent/speakrs-models",
+        gst::ResourceError::NotFound,
+        &["/nonexistent/speakrs-models", SETUP_COMMAND],
+    );
 }
 
 #[test]
@@ -44,18 +52,30 @@ fn truncated_model_file_is_an_element_error_naming_it() {
     let path = dir.join("segmentation-3.0.onnx");
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() / 3]).unwrap();
-    refused(&format!("model-dir={}", dir.display()), gst::ResourceError::OpenRead, &["segmentation-3.0.onnx", "sha256", SETUP_COMMAND]);
+    refused(
+        &format!("model-dir={}", dir.display()),
+        gst::ResourceError::OpenRead,
+        &["segmentation-3.0.onnx", "sha256", SETUP_COMMAND],
+    );
     // Truncated with no manifest to check against: ONNX Runtime refuses it.
     let lone = element_support::tmp("truncated-lone.onnx");
     std::fs::write(&lone, &bytes[..bytes.len() / 3]).unwrap();
-    refused(&format!("segmentation-model={}", lone.display()), gst::ResourceError::OpenRead, &["truncated-lone.onnx"]);
+    refused(
+        &format!("segmentation-model={}", lone.display()),
+        gst::ResourceError::OpenRead,
+        &["truncated-lone.onnx"],
+    );
 }
 
 #[test]
 fn model_of_the_wrong_shape_is_an_element_error_naming_it() {
     let _g = init();
     let embedding = common::model_set().embedding;
-    refused(&format!("segmentation-model={}", embedding.display()), gst::ResourceError::OpenRead, &["campplus.onnx"]);
+    refused(
+        &format!("segmentation-model={}", embedding.display()),
+        gst::ResourceError::OpenRead,
+        &["campplus.onnx"],
+    );
 }
 
 /// The default PLDA's arrays, `f` applied to each.
@@ -66,7 +86,10 @@ fn write_plda(path: &Path, f: impl Fn(&str, ArrayD<f64>) -> ArrayD<f64>) {
     for name in reader.names().unwrap() {
         let a: ArrayD<f64> = match reader.by_name::<ndarray::OwnedRepr<f64>, IxDyn>(&name) {
             Ok(a) => a,
-            Err(_) => reader.by_name::<ndarray::OwnedRepr<f32>, IxDyn>(&name).unwrap().mapv(f64::from),
+            Err(_) => reader
+                .by_name::<ndarray::OwnedRepr<f32>, IxDyn>(&name)
+                .unwrap()
+                .mapv(f64::from),
         };
         let key = name.trim_end_matches(".npy").to_string();
         writer.add_array(key.as_str(), &f(&key, a)).unwrap();
@@ -82,14 +105,23 @@ fn plda_with_nan_or_wrong_dimensions_is_an_element_error_naming_it() {
         a.iter_mut().take(1).for_each(|v| *v = f64::NAN);
         a
     });
-    refused(&format!("plda={}", nan.display()), gst::ResourceError::OpenRead, &["nan-plda.npz"]);
+    refused(
+        &format!("plda={}", nan.display()),
+        gst::ResourceError::OpenRead,
+        &["nan-plda.npz"],
+    );
     // Every array one element short in its first dimension.
     let short = element_support::tmp("short-plda.npz");
     write_plda(&short, |_, a| {
         let n = a.shape()[0];
-        a.slice_axis(ndarray::Axis(0), ndarray::Slice::from(..n - 1)).to_owned()
+        a.slice_axis(ndarray::Axis(0), ndarray::Slice::from(..n - 1))
+            .to_owned()
     });
-    refused(&format!("plda={}", short.display()), gst::ResourceError::OpenRead, &["short-plda.npz"]);
+    refused(
+        &format!("plda={}", short.display()),
+        gst::ResourceError::OpenRead,
+        &["short-plda.npz"],
+    );
 }
 
 #[test]
@@ -101,10 +133,24 @@ fn unwritable_rttm_location_is_a_warning_naming_it_and_results_still_arrive() {
         p.feed(MONO16K, &speech(6.0), gst::ClockTime::ZERO, 500);
         let out = p.finish();
         out.assert_no_errors();
-        let (warning, _, _) = out.warnings.first().unwrap_or_else(|| panic!("{location}: no warning"));
-        assert!(warning.matches(gst::ResourceError::OpenWrite), "{warning:?}");
-        assert!(warning.message().contains(location), "warning does not name {location}: {}", warning.message());
-        assert_eq!(out.finals.len(), 1, "{location}: the final message must still be posted");
+        let (warning, _, _) = out
+            .warnings
+            .first()
+            .unwrap_or_else(|| panic!("{location}: no warning"));
+        assert!(
+            warning.matches(gst::ResourceError::OpenWrite),
+            "{warning:?}"
+        );
+        assert!(
+            warning.message().contains(location),
+            "warning does not name {location}: {}",
+            warning.message()
+        );
+        assert_eq!(
+            out.finals.len(),
+            1,
+            "{location}: the final message must still be posted"
+        );
         assert!(!out.final_turns().is_empty());
     }
 }
@@ -113,9 +159,17 @@ fn unwritable_rttm_location_is_a_warning_naming_it_and_results_still_arrive() {
 fn a_mode_this_build_lacks_is_an_element_error_naming_the_feature() {
     let _g = init();
     #[cfg(not(feature = "cuda"))]
-    refused("mode=cuda", gst::ResourceError::Settings, &["cuda", "--features cuda"]);
+    refused(
+        "mode=cuda",
+        gst::ResourceError::Settings,
+        &["cuda", "--features cuda"],
+    );
     #[cfg(not(feature = "migraphx"))]
-    refused("mode=migraphx", gst::ResourceError::Settings, &["migraphx", "--features migraphx"]);
+    refused(
+        "mode=migraphx",
+        gst::ResourceError::Settings,
+        &["migraphx", "--features migraphx"],
+    );
     #[cfg(not(feature = "coreml"))]
     refused("mode=coreml", gst::ResourceError::Settings, &["coreml"]);
 }

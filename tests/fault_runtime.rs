@@ -42,11 +42,19 @@ const OrtApiBase *OrtGetApiBase(void) { return &base; }
 fn missing_or_too_old_onnx_runtime_is_an_element_error_then_recovers() {
     let _g = init();
     std::env::set_var("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so.1.23.2");
-    refused("", gst::ResourceError::NotFound, &["/nonexistent/libonnxruntime.so.1.23.2", "ORT_DYLIB_PATH"]);
+    refused(
+        "",
+        gst::ResourceError::NotFound,
+        &["/nonexistent/libonnxruntime.so.1.23.2", "ORT_DYLIB_PATH"],
+    );
 
     let old = too_old_library();
     std::env::set_var("ORT_DYLIB_PATH", &old);
-    refused("", gst::ResourceError::NotFound, &["libonnxruntime.so.1.16.3", "1.16.3", "ORT_DYLIB_PATH"]);
+    refused(
+        "",
+        gst::ResourceError::NotFound,
+        &["libonnxruntime.so.1.16.3", "1.16.3", "ORT_DYLIB_PATH"],
+    );
 
     // Fixed: the next start loads the right library (failures are not cached).
     std::env::remove_var("ORT_DYLIB_PATH");

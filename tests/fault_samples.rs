@@ -19,8 +19,15 @@ fn run(f: Format, audio: &[f32], props: &[(&str, &str)]) -> Outcome {
 
 fn assert_silent(out: &Outcome, what: &str) {
     let turns = out.clean_final();
-    assert!(turns.is_empty(), "{what} must be analysed as silence, got turns {turns:?}");
-    assert_eq!(out.finals[0].get::<u32>("num-speakers").unwrap(), 0, "{what}: speakers found in silence");
+    assert!(
+        turns.is_empty(),
+        "{what} must be analysed as silence, got turns {turns:?}"
+    );
+    assert_eq!(
+        out.finals[0].get::<u32>("num-speakers").unwrap(),
+        0,
+        "{what}: speakers found in silence"
+    );
 }
 
 #[test]
@@ -28,20 +35,34 @@ fn nan_samples_are_silence() {
     let _g = init();
     assert_silent(&run(MONO16K, &constant(12.0, f32::NAN), &[]), "NaN");
     // NaN in a stereo 44.1 kHz stream goes through the resampler too.
-    assert_silent(&run(STEREO44K, &constant(12.0, f32::NAN), &[]), "NaN at 44.1 kHz");
+    assert_silent(
+        &run(STEREO44K, &constant(12.0, f32::NAN), &[]),
+        "NaN at 44.1 kHz",
+    );
 }
 
 #[test]
 fn infinite_samples_are_silence() {
     let _g = init();
-    let inf: Vec<f32> = (0..12 * 16_000).map(|i| if i % 2 == 0 { f32::INFINITY } else { f32::NEG_INFINITY }).collect();
+    let inf: Vec<f32> = (0..12 * 16_000)
+        .map(|i| {
+            if i % 2 == 0 {
+                f32::INFINITY
+            } else {
+                f32::NEG_INFINITY
+            }
+        })
+        .collect();
     assert_silent(&run(MONO16K, &inf, &[]), "±Inf");
 }
 
 #[test]
 fn denormal_samples_are_silence() {
     let _g = init();
-    let tiny: Vec<f32> = tone(12.0, 440.0, 1.0).iter().map(|v| v * f32::MIN_POSITIVE / 8.0).collect();
+    let tiny: Vec<f32> = tone(12.0, 440.0, 1.0)
+        .iter()
+        .map(|v| v * f32::MIN_POSITIVE / 8.0)
+        .collect();
     assert!(tiny.iter().any(|v| v.is_subnormal()));
     assert_silent(&run(MONO16K, &tiny, &[]), "denormals");
 }
@@ -50,7 +71,10 @@ fn denormal_samples_are_silence() {
 fn ten_minutes_of_digital_silence_is_silence() {
     let _g = init();
     // About buffering and timeline length, not accuracy: step=5 keeps it cheap.
-    assert_silent(&run(MONO16K_S16, &constant(600.0, 0.0), &[("step", "5")]), "10 min of silence");
+    assert_silent(
+        &run(MONO16K_S16, &constant(600.0, 0.0), &[("step", "5")]),
+        "10 min of silence",
+    );
 }
 
 #[test]
@@ -67,7 +91,10 @@ fn speech_under_a_large_dc_offset_is_still_found() {
     let dc: Vec<f32> = speech(15.0).iter().map(|v| v + 0.5).collect();
     let turns = run(MONO16K, &dc, &[]).turns_within(15.0);
     let found = speech_in(&turns, 0.0, 15.0);
-    assert!(found > 5.0, "only {found:.1} s of speech found under DC offset: {turns:?}");
+    assert!(
+        found > 5.0,
+        "only {found:.1} s of speech found under DC offset: {turns:?}"
+    );
 }
 
 #[test]

@@ -99,7 +99,12 @@ impl<W: Sink> Feed<W> {
     }
 
     /// New caps: the old format's tail is analysed before switching.
-    pub fn set_format(&mut self, rate: u32, channels: usize, format: SampleFormat) -> Result<(), gst::FlowError> {
+    pub fn set_format(
+        &mut self,
+        rate: u32,
+        channels: usize,
+        format: SampleFormat,
+    ) -> Result<(), gst::FlowError> {
         self.drain()?;
         self.down = Some(Downsampler::new(rate, channels, format));
         self.run_pts = None;
@@ -124,9 +129,21 @@ impl<W: Sink> Feed<W> {
     }
 
     fn start_epoch(&mut self, pts: gst::ClockTime) -> Result<(), gst::FlowError> {
-        let timeline = Arc::new(Timeline { id: self.next_epoch, base_pts: pts, segment: self.segment.clone() });
+        let timeline = Arc::new(Timeline {
+            id: self.next_epoch,
+            base_pts: pts,
+            segment: self.segment.clone(),
+        });
         self.next_epoch += 1;
-        self.worker.send(Command::Start { tag: timeline.clone(), live: self.live }, true).map_err(flushing)?;
+        self.worker
+            .send(
+                Command::Start {
+                    tag: timeline.clone(),
+                    live: self.live,
+                },
+                true,
+            )
+            .map_err(flushing)?;
         self.timeline = Some(timeline);
         (self.sent, self.owed, self.run_pts) = (0, 0, Some(pts));
         if let Some(d) = self.down.as_mut() {
@@ -141,14 +158,18 @@ impl<W: Sink> Feed<W> {
         let run = self.run_pts?;
         let ns = d.in_frames() as u128 * 1_000_000_000 / d.rate().max(1) as u128;
         // Saturating: upstream timestamps may lie anywhere up to ClockTime::MAX.
-        let ns = u64::try_from(ns).unwrap_or(u64::MAX).min(gst::ClockTime::MAX.nseconds());
+        let ns = u64::try_from(ns)
+            .unwrap_or(u64::MAX)
+            .min(gst::ClockTime::MAX.nseconds());
         Some(run.saturating_add(gst::ClockTime::from_nseconds(ns)))
     }
 
     /// Re-aligns the analysis with `pts`: silence up to it, or a new engine
     /// stream if it lies before what was already analysed.
     fn align(&mut self, pts: gst::ClockTime, discont: bool) -> Result<(), gst::FlowError> {
-        let Some(timeline) = self.timeline.clone() else { return self.start_epoch(pts) };
+        let Some(timeline) = self.timeline.clone() else {
+            return self.start_epoch(pts);
+        };
         let expected = self.expected_pts();
         let off = expected.is_none_or(|e| pts.max(e) - pts.min(e) > JITTER);
         if !discont && !off {
@@ -156,7 +177,10 @@ impl<W: Sink> Feed<W> {
         }
         self.drain()?;
         match pts.checked_sub(timeline.base_pts).map(samples_in) {
-            Some(target) if target + samples_in(BACKWARDS) >= self.sent && target <= self.sent + samples_in(LONGEST_SILENCE) => {
+            Some(target)
+                if target + samples_in(BACKWARDS) >= self.sent
+                    && target <= self.sent + samples_in(LONGEST_SILENCE) =>
+            {
                 if target > self.sent {
                     self.silence(target - self.sent)?;
                 }
@@ -169,11 +193,19 @@ impl<W: Sink> Feed<W> {
 
     /// One input buffer. Returns the dropped-sample count when a live
     /// overrun warning is due.
-    pub fn buffer(&mut self, pts: Option<gst::ClockTime>, discont: bool, data: &[u8]) -> Result<Option<u64>, gst::FlowError> {
+    pub fn buffer(
+        &mut self,
+        pts: Option<gst::ClockTime>,
+        discont: bool,
+        data: &[u8],
+    ) -> Result<Option<u64>, gst::FlowError> {
         if self.down.is_none() {
             return Ok(None);
         }
-        let pts = pts.or_else(|| self.expected_pts()).or(self.segment.start()).unwrap_or(gst::ClockTime::ZERO);
+        let pts = pts
+            .or_else(|| self.expected_pts())
+            .or(self.segment.start())
+            .unwrap_or(gst::ClockTime::ZERO);
         self.align(pts, discont)?;
         let mut out = Vec::new();
         if let Some(d) = self.down.as_mut() {
@@ -183,7 +215,11 @@ impl<W: Sink> Feed<W> {
     }
 
     /// A GAP event: silence for its duration.
-    pub fn gap(&mut self, pts: gst::ClockTime, duration: Option<gst::ClockTime>) -> Result<(), gst::FlowError> {
+    pub fn gap(
+        &mut self,
+        pts: gst::ClockTime,
+        duration: Option<gst::ClockTime>,
+    ) -> Result<(), gst::FlowError> {
         if self.down.is_none() {
             return Ok(());
         }
@@ -208,7 +244,15 @@ impl<W: Sink> Feed<W> {
         if self.owed > 0 {
             let owed = std::mem::take(&mut self.owed);
             let generation = self.worker.generation();
-            self.worker.send(Command::Silence { generation, samples: owed }, true).map_err(flushing)?;
+            self.worker
+                .send(
+                    Command::Silence {
+                        generation,
+                        samples: owed,
+                    },
+                    true,
+                )
+                .map_err(flushing)?;
         }
         self.timeline = None;
         self.worker.finish().map_err(flushing)
@@ -227,7 +271,13 @@ impl<W: Sink> Feed<W> {
             return Ok(());
         }
         let generation = self.worker.generation();
-        match self.worker.send(Command::Silence { generation, samples }, !self.live) {
+        match self.worker.send(
+            Command::Silence {
+                generation,
+                samples,
+            },
+            !self.live,
+        ) {
             Ok(()) => {}
             Err(SendError::Full) => self.owed += samples,
             Err(e) => return Err(flushing(e)),
@@ -244,19 +294,39 @@ impl<W: Sink> Feed<W> {
         let generation = self.worker.generation();
         self.sent += n;
         if !self.live {
-            self.worker.send(Command::Audio { generation, samples }, true).map_err(flushing)?;
+            self.worker
+                .send(
+                    Command::Audio {
+                        generation,
+                        samples,
+                    },
+                    true,
+                )
+                .map_err(flushing)?;
             return Ok(None);
         }
         // Live: first settle what is owed, so the engine's timeline stays in step.
         if self.owed > 0 {
-            match self.worker.send(Command::Silence { generation, samples: self.owed }, false) {
+            match self.worker.send(
+                Command::Silence {
+                    generation,
+                    samples: self.owed,
+                },
+                false,
+            ) {
                 Ok(()) => self.owed = 0,
                 Err(SendError::Full) => {}
                 Err(e) => return Err(flushing(e)),
             }
         }
         if self.owed == 0 {
-            match self.worker.send(Command::Audio { generation, samples }, false) {
+            match self.worker.send(
+                Command::Audio {
+                    generation,
+                    samples,
+                },
+                false,
+            ) {
                 Ok(()) => return Ok(None),
                 Err(SendError::Full) => {}
                 Err(e) => return Err(flushing(e)),
@@ -300,7 +370,11 @@ mod tests {
         let mut feed = Feed::new(Null);
         feed.set_format(48_000, 2, SampleFormat::S16).unwrap();
         // A gap ending past the clock's range, then buffers without timestamps.
-        feed.gap(max - gst::ClockTime::SECOND, Some(gst::ClockTime::from_seconds(2))).unwrap();
+        feed.gap(
+            max - gst::ClockTime::SECOND,
+            Some(gst::ClockTime::from_seconds(2)),
+        )
+        .unwrap();
         feed.buffer(None, false, &[0; 4 * 4800]).unwrap();
         feed.buffer(Some(max), true, &[0; 4 * 4800]).unwrap();
         feed.buffer(None, false, &[0; 4 * 4800]).unwrap();

@@ -106,7 +106,10 @@ impl ObjectImpl for SpeakrsDiarize {
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        self.catch_panic(|| pspec.default_value().clone(), |imp| lock(&imp.settings).get(pspec.name()))
+        self.catch_panic(
+            || pspec.default_value().clone(),
+            |imp| lock(&imp.settings).get(pspec.name()),
+        )
     }
 }
 
@@ -332,13 +335,24 @@ impl BaseTransformImpl for SpeakrsDiarize {
 
 /// Runs on the worker thread: updates become meta and bus messages, lags
 /// warnings, engine failures element errors.
-fn event_handler(element: glib::WeakRef<super::SpeakrsDiarize>, turns: Arc<Mutex<Turns>>) -> impl FnMut(Event<Arc<Timeline>>) + Send {
+fn event_handler(
+    element: glib::WeakRef<super::SpeakrsDiarize>,
+    turns: Arc<Mutex<Turns>>,
+) -> impl FnMut(Event<Arc<Timeline>>) + Send {
     move |event| {
-        let Some(element) = element.upgrade() else { return };
+        let Some(element) = element.upgrade() else {
+            return;
+        };
         // Outside gstreamer-rs's guards (worker thread): a panic is an element error.
-        let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| report(&element, &turns, event)));
+        let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            report(&element, &turns, event)
+        }));
         if handled.is_err() {
-            gst::element_error!(element, gst::LibraryError::Failed, ("Panicked while reporting diarization results"));
+            gst::element_error!(
+                element,
+                gst::LibraryError::Failed,
+                ("Panicked while reporting diarization results")
+            );
         }
     }
 }
@@ -349,16 +363,36 @@ fn report(element: &super::SpeakrsDiarize, turns: &Mutex<Turns>, event: Event<Ar
             let finalized = timeline.turns(&update.finalized, true);
             let provisional = timeline.turns(&update.provisional, false);
             let reported: Vec<_> = finalized.iter().chain(&provisional).cloned().collect();
-            lock(turns).update(timeline.id, finalized, provisional, timeline.pts(update.analysed_until));
-            let msg = messages::diarization_message(element.upcast_ref(), &reported, update.active_speakers, false, Some(&update));
+            lock(turns).update(
+                timeline.id,
+                finalized,
+                provisional,
+                timeline.pts(update.analysed_until),
+            );
+            let msg = messages::diarization_message(
+                element.upcast_ref(),
+                &reported,
+                update.active_speakers,
+                false,
+                Some(&update),
+            );
             let _ = element.post_message(msg);
         }
         Event::Finished(timeline, d) => {
             let all = timeline.turns(&d.turns, true);
             lock(turns).finish(timeline.id, all.clone());
-            let _ = element.post_message(messages::diarization_message(element.upcast_ref(), &all, d.num_speakers, false, None));
+            let _ = element.post_message(messages::diarization_message(
+                element.upcast_ref(),
+                &all,
+                d.num_speakers,
+                false,
+                None,
+            ));
         }
-        Event::Degraded { skipped_chunks, step } => {
+        Event::Degraded {
+            skipped_chunks,
+            step,
+        } => {
             gst::element_warning!(
                 element,
                 gst::CoreError::TooLazy,
@@ -367,7 +401,11 @@ fn report(element: &super::SpeakrsDiarize, turns: &Mutex<Turns>, event: Event<Ar
             );
         }
         Event::Error(message) => {
-            gst::element_error!(element, gst::StreamError::Failed, ("Speaker diarization failed: {}", message));
+            gst::element_error!(
+                element,
+                gst::StreamError::Failed,
+                ("Speaker diarization failed: {}", message)
+            );
         }
     }
 }

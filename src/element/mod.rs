@@ -30,8 +30,13 @@ pub mod fuzzing {
     pub use super::worker::{Command, SendError};
 }
 
-static CAT: LazyLock<gst::DebugCategory> =
-    LazyLock::new(|| gst::DebugCategory::new("speakrsdiarize", gst::DebugColorFlags::empty(), Some("Speaker diarization")));
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "speakrsdiarize",
+        gst::DebugColorFlags::empty(),
+        Some("Speaker diarization"),
+    )
+});
 
 glib::wrapper! {
     pub struct SpeakrsDiarize(ObjectSubclass<imp::SpeakrsDiarize>) @extends gst_base::BaseTransform, gst::Element, gst::Object;
@@ -42,5 +47,10 @@ pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     meta::register();
     messages::register_tags();
     Mode::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
-    gst::Element::register(Some(plugin), "speakrsdiarize", gst::Rank::NONE, SpeakrsDiarize::static_type())
+    gst::Element::register(
+        Some(plugin),
+        "speakrsdiarize",
+        gst::Rank::NONE,
+        SpeakrsDiarize::static_type(),
+    )
 }

@@ -180,7 +180,14 @@ impl Output {
             turns.finish(timeline.id, timeline.turns(&d.turns, true));
         }
         // At EOS every turn is final, earlier engine streams' included (#6).
-        let all = turns.all().into_iter().map(|t| TimedTurn { is_final: true, ..t }).collect();
+        let all = turns
+            .all()
+            .into_iter()
+            .map(|t| TimedTurn {
+                is_final: true,
+                ..t
+            })
+            .collect();
         (all, turns.epochs())
     }
 }

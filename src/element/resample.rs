@@ -10,7 +10,9 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use rubato::{Resampler, SincFixedIn, SincInterpolationParameters, SincInterpolationType, WindowFunction};
+use rubato::{
+    Resampler, SincFixedIn, SincInterpolationParameters, SincInterpolationType, WindowFunction,
+};
 
 use crate::engine::config::SAMPLE_RATE;
 
@@ -108,14 +110,28 @@ impl Downsampler {
         input[CHUNK / 2] = 1.0;
         let mut response = probe.process(&[input], None).ok()?.swap_remove(0);
         for _ in 0..4 {
-            response.extend(probe.process_partial(None::<&[Vec<f32>]>, None).ok()?.swap_remove(0));
+            response.extend(
+                probe
+                    .process_partial(None::<&[Vec<f32>]>, None)
+                    .ok()?
+                    .swap_remove(0),
+            );
         }
-        let i = response.iter().enumerate().fold((0, 0f32), |b, (i, &v)| if v > b.1 { (i, v) } else { b }).0;
+        let i = response
+            .iter()
+            .enumerate()
+            .fold((0, 0f32), |b, (i, &v)| if v > b.1 { (i, v) } else { b })
+            .0;
         // Parabolic interpolation of the peak: sub-sample accurate.
         let y = |k: usize| response.get(k).copied().unwrap_or(0.0) as f64;
         let (a, b, c) = (y(i.saturating_sub(1)), y(i), y(i + 1));
         let curvature = a - 2.0 * b + c;
-        let peak = i as f64 + if curvature.abs() > 1e-12 { 0.5 * (a - c) / curvature } else { 0.0 };
+        let peak = i as f64
+            + if curvature.abs() > 1e-12 {
+                0.5 * (a - c) / curvature
+            } else {
+                0.0
+            };
         Some((peak - (CHUNK / 2) as f64 * ratio).round().max(0.0) as usize)
     }
 
@@ -142,7 +158,9 @@ impl Downsampler {
 
     /// Output samples `frames` input frames correspond to.
     fn expected(&self, frames: u64) -> u64 {
-        (frames as u128 * OUT_RATE as u128 + self.rate as u128 / 2).checked_div(self.rate as u128).unwrap_or(0) as u64
+        (frames as u128 * OUT_RATE as u128 + self.rate as u128 / 2)
+            .checked_div(self.rate as u128)
+            .unwrap_or(0) as u64
     }
 
     /// Downmixes interleaved bytes and appends the 16 kHz result to `out`.
@@ -163,7 +181,11 @@ impl Downsampler {
                 .sum();
             // One NaN/Inf would smear over a whole FFT block: zero it here.
             let v = sum * scale;
-            if v.is_finite() { v } else { 0.0 }
+            if v.is_finite() {
+                v
+            } else {
+                0.0
+            }
         });
         let mono: Vec<f32> = mono.collect();
         self.push_mono(&mono, out);
@@ -212,8 +234,14 @@ impl Downsampler {
             let mut guard = 0;
             while self.out_samples < target && guard < 64 {
                 guard += 1;
-                let input = if pending.is_empty() { None } else { Some(vec![std::mem::take(&mut pending)]) };
-                let Ok(res) = inner.process_partial(input.as_deref(), None) else { break };
+                let input = if pending.is_empty() {
+                    None
+                } else {
+                    Some(vec![std::mem::take(&mut pending)])
+                };
+                let Ok(res) = inner.process_partial(input.as_deref(), None) else {
+                    break;
+                };
                 let produced = &res[0];
                 let skip = self.delay_left.min(produced.len());
                 self.delay_left -= skip;
@@ -229,19 +257,20 @@ impl Downsampler {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn sine(rate: u32, secs: f64, freq: f64) -> Vec<u8> {
         let n = (rate as f64 * secs) as usize;
-        (0..n).flat_map(|i| {
-            let v = (0.5 * (2.0 * std::f64::consts::PI * freq * i as f64 / rate as f64).sin()) as f32;
-            // Stereo, same on both channels.
-            [v.to_le_bytes(), v.to_le_bytes()].concat()
-        })
-        .collect()
+        (0..n)
+            .flat_map(|i| {
+                let v = (0.5 * (2.0 * std::f64::consts::PI * freq * i as f64 / rate as f64).sin())
+                    as f32;
+                // Stereo, same on both channels.
+                [v.to_le_bytes(), v.to_le_bytes()].concat()
+            })
+            .collect()
     }
 
     #[test]
@@ -255,17 +284,35 @@ mod tests {
             }
             d.drain(&mut out);
             let frames = (data.len() / 8) as u64;
-            assert_eq!(out.len() as u64, (frames * 16000 + rate as u64 / 2) / rate as u64, "rate {rate}");
+            assert_eq!(
+                out.len() as u64,
+                (frames * 16000 + rate as u64 / 2) / rate as u64,
+                "rate {rate}"
+            );
             // A 440 Hz sine at 16 kHz: aligned within one output sample
             // (62.5 µs) and otherwise accurate.
             let (shift, err) = (-40..=40)
                 .map(|k| {
                     let shift = k as f64 * 0.05;
-                    let ideal = |i: usize| 0.5 * (2.0 * std::f64::consts::PI * 440.0 * (i as f64 - shift) / 16000.0).sin();
-                    (shift, (4000..16000).map(|i| (out[i] as f64 - ideal(i)).abs()).fold(0.0, f64::max))
+                    let ideal = |i: usize| {
+                        0.5 * (2.0 * std::f64::consts::PI * 440.0 * (i as f64 - shift) / 16000.0)
+                            .sin()
+                    };
+                    (
+                        shift,
+                        (4000..16000)
+                            .map(|i| (out[i] as f64 - ideal(i)).abs())
+                            .fold(0.0, f64::max),
+                    )
                 })
-                .fold((0.0, f64::MAX), |best, x| if x.1 < best.1 { x } else { best });
-            assert!(shift.abs() <= 1.0 && err < 0.005, "rate {rate}: shift {shift} samples, max error {err}");
+                .fold(
+                    (0.0, f64::MAX),
+                    |best, x| if x.1 < best.1 { x } else { best },
+                );
+            assert!(
+                shift.abs() <= 1.0 && err < 0.005,
+                "rate {rate}: shift {shift} samples, max error {err}"
+            );
         }
     }
 
@@ -286,6 +333,9 @@ mod tests {
         reused.push_bytes(&data[..8 * 777], &mut partial);
         reused.reset();
         assert_eq!(run(&mut reused), first);
-        assert_eq!(run(&mut Downsampler::new(44100, 2, SampleFormat::F32)), first);
+        assert_eq!(
+            run(&mut Downsampler::new(44100, 2, SampleFormat::F32)),
+            first
+        );
     }
 }

@@ -222,8 +222,14 @@ struct Epoch<E> {
 }
 
 fn panic_text(panic: Box<dyn std::any::Any + Send>) -> String {
-    let what = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
-    format!("internal error (panic) in the diarization engine: {}", what.unwrap_or_default())
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned());
+    format!(
+        "internal error (panic) in the diarization engine: {}",
+        what.unwrap_or_default()
+    )
 }
 
 /// Degradation warnings: at most one per this many newly skipped chunks.
@@ -311,7 +317,13 @@ impl<E: Clone> Analysis<E> {
         self.reported_skips = 0;
         match guarded(|| StreamingDiarizer::with_registry(self.pipeline.clone(), &config, registry))
         {
-            Ok(stream) => self.current = Some(Epoch { tag, stream, generation: self.control.generation() }),
+            Ok(stream) => {
+                self.current = Some(Epoch {
+                    tag,
+                    stream,
+                    generation: self.control.generation(),
+                })
+            }
             Err(e) => self.fail(e),
         }
     }

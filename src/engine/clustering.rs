@@ -120,14 +120,28 @@ pub fn training_indices(
 ) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     for c in 0..binarized.dim().0 {
-        let clean = clean_speakers(binarized.index_axis(Axis(0), c), embeddings.index_axis(Axis(0), c), ratio);
-        out.extend(clean.into_iter().enumerate().filter(|&(_, ok)| ok).map(|(s, _)| (c, s)));
+        let clean = clean_speakers(
+            binarized.index_axis(Axis(0), c),
+            embeddings.index_axis(Axis(0), c),
+            ratio,
+        );
+        out.extend(
+            clean
+                .into_iter()
+                .enumerate()
+                .filter(|&(_, ok)| ok)
+                .map(|(s, _)| (c, s)),
+        );
     }
     out
 }
 
 /// The filter for one chunk: `activity [frames, local]`, `embeddings [local, D]`.
-pub fn clean_speakers(activity: ArrayView2<f32>, embeddings: ArrayView2<f32>, ratio: f64) -> Vec<bool> {
+pub fn clean_speakers(
+    activity: ArrayView2<f32>,
+    embeddings: ArrayView2<f32>,
+    ratio: f64,
+) -> Vec<bool> {
     let (frames, local) = activity.dim();
     let mut alone = vec![0usize; local];
     for f in activity.outer_iter() {
@@ -137,7 +151,10 @@ pub fn clean_speakers(activity: ArrayView2<f32>, embeddings: ArrayView2<f32>, ra
         }
     }
     (0..local)
-        .map(|s| alone[s] as f64 >= ratio * frames as f64 && embeddings.row(s).iter().all(|v| v.is_finite()))
+        .map(|s| {
+            alone[s] as f64 >= ratio * frames as f64
+                && embeddings.row(s).iter().all(|v| v.is_finite())
+        })
         .collect()
 }
 

@@ -22,7 +22,7 @@ use super::config::{CHUNK_SECONDS, LOCAL_SPEAKERS};
 use super::count::{speaker_count, FrameGrid};
 use super::pipeline::Pipeline;
 use super::reconstruct::{reconstruct, sort_turns, turns, Turn};
-use super::registry::{cosine, HorizonSums, LabelChange, Registry};
+use super::registry::{cosine, HorizonSums, LabelChange, Reclustering, Registry};
 use crate::models::ModelError;
 
 /// Cosine similarity to the best-matching speaker below which a clean
@@ -362,15 +362,14 @@ impl Online {
             .flat_map(|k| k.labels)
             .filter_map(|l| usize::try_from(l).ok())
             .collect();
-        let (ids, changes) = self.registry.match_clusters(
-            &overlap,
-            &previous,
-            result.centroids.view(),
-            &self.sums,
-            &live,
-            &settled,
-            now,
-        );
+        let clusters = Reclustering {
+            overlap: &overlap,
+            previous: &previous,
+            centroids: result.centroids.view(),
+            live: &live,
+            settled: &settled,
+        };
+        let (ids, changes) = self.registry.match_clusters(&clusters, &self.sums, now);
         self.cluster_order = ids.clone();
         for (c, k) in self.kept.iter_mut().enumerate().filter(|(_, k)| !k.settled) {
             for s in 0..LOCAL_SPEAKERS {

@@ -143,5 +143,10 @@ pub fn turns(discrete: ArrayView2<u8>, grid: &FrameGrid, duration_s: f64) -> Vec
 
 /// The order of turns everywhere: by start, end, then speaker.
 pub fn sort_turns(turns: &mut [Turn]) {
-    turns.sort_by(|a, b| a.start.total_cmp(&b.start).then(a.end.total_cmp(&b.end)).then(a.speaker.cmp(&b.speaker)));
+    turns.sort_by(|a, b| {
+        a.start
+            .total_cmp(&b.start)
+            .then(a.end.total_cmp(&b.end))
+            .then(a.speaker.cmp(&b.speaker))
+    });
 }

@@ -256,7 +256,11 @@ impl StreamingDiarizer {
 
     /// The chunks the workers finished, in order, out of the shared buffer.
     fn take_ready(&self) -> Vec<ChunkAnalysis> {
-        self.shared.analyses.lock().unwrap_or_else(|p| p.into_inner()).take_ready()
+        self.shared
+            .analyses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take_ready()
     }
 
     fn join(&mut self) {

@@ -49,8 +49,17 @@ struct ManifestEntry {
 }
 
 const SEGMENTATION_NAMES: &[&str] = &["segmentation-3.0.onnx", "segmentation.onnx"];
-const EMBEDDING_NAMES: &[&str] = &["campplus.onnx", "wespeaker-voxceleb-resnet34.onnx", "embedding.onnx"];
-const PLDA_NAMES: &[&str] = &["campplus-plda.npz", "plda/plda.npz", "plda.npz", "plda_tr.npy"];
+const EMBEDDING_NAMES: &[&str] = &[
+    "campplus.onnx",
+    "wespeaker-voxceleb-resnet34.onnx",
+    "embedding.onnx",
+];
+const PLDA_NAMES: &[&str] = &[
+    "campplus-plda.npz",
+    "plda/plda.npz",
+    "plda.npz",
+    "plda_tr.npy",
+];
 
 impl ModelSet {
     pub fn resolve(request: &ModelSetRequest) -> Result<ModelSet, ModelError> {
@@ -73,18 +82,29 @@ impl ModelSet {
         Ok(set)
     }
 
-    fn from_manifest(dir: &Path, manifest_path: &Path, request: &ModelSetRequest) -> Result<ModelSet, ModelError> {
-        let text = std::fs::read_to_string(manifest_path)
-            .map_err(|e| ModelError::Manifest { path: manifest_path.into(), reason: e.to_string() })?;
-        let manifest: Manifest = serde_json::from_str(&text)
-            .map_err(|e| ModelError::Manifest { path: manifest_path.into(), reason: e.to_string() })?;
+    fn from_manifest(
+        dir: &Path,
+        manifest_path: &Path,
+        request: &ModelSetRequest,
+    ) -> Result<ModelSet, ModelError> {
+        let text = std::fs::read_to_string(manifest_path).map_err(|e| ModelError::Manifest {
+            path: manifest_path.into(),
+            reason: e.to_string(),
+        })?;
+        let manifest: Manifest = serde_json::from_str(&text).map_err(|e| ModelError::Manifest {
+            path: manifest_path.into(),
+            reason: e.to_string(),
+        })?;
         // Files the user overrides need not be present in the set.
         let verify = |role: &str, overridden: bool| -> Result<Option<PathBuf>, ModelError> {
             let Some(entry) = manifest.files.get(role) else {
                 return if overridden || role == "plda" {
                     Ok(None)
                 } else {
-                    Err(ModelError::Manifest { path: manifest_path.into(), reason: format!("no `{role}` entry") })
+                    Err(ModelError::Manifest {
+                        path: manifest_path.into(),
+                        reason: format!("no `{role}` entry"),
+                    })
                 };
             };
             let path = dir.join(&entry.file);
@@ -106,7 +126,10 @@ impl ModelSet {
 
     fn by_name(dir: &Path, request: &ModelSetRequest) -> Result<ModelSet, ModelError> {
         if !dir.is_dir() && (request.segmentation.is_none() || request.embedding.is_none()) {
-            return Err(ModelError::Missing { path: dir.join(MANIFEST), what: "model directory with its manifest".into() });
+            return Err(ModelError::Missing {
+                path: dir.join(MANIFEST),
+                what: "model directory with its manifest".into(),
+            });
         }
         let find = |names: &[&str]| names.iter().map(|n| dir.join(n)).find(|p| p.exists());
         let missing = |what: &str, names: &[&str]| ModelError::Missing {
@@ -124,8 +147,19 @@ impl ModelSet {
             (None, None) => return Err(missing("embedding model", EMBEDDING_NAMES)),
         };
         // speakrs keeps its PLDA as plda_*.npy beside the models: point at the directory.
-        let plda = find(PLDA_NAMES).map(|p| if p.ends_with("plda_tr.npy") { dir.to_path_buf() } else { p });
-        Ok(ModelSet { dir: dir.to_path_buf(), segmentation, embedding, plda })
+        let plda = find(PLDA_NAMES).map(|p| {
+            if p.ends_with("plda_tr.npy") {
+                dir.to_path_buf()
+            } else {
+                p
+            }
+        });
+        Ok(ModelSet {
+            dir: dir.to_path_buf(),
+            segmentation,
+            embedding,
+            plda,
+        })
     }
 }
 
@@ -133,7 +167,10 @@ fn existing(path: &Path, what: &str) -> Result<PathBuf, ModelError> {
     if path.exists() {
         Ok(path.to_path_buf())
     } else {
-        Err(ModelError::Missing { path: path.into(), what: what.into() })
+        Err(ModelError::Missing {
+            path: path.into(),
+            what: what.into(),
+        })
     }
 }
 
@@ -142,14 +179,24 @@ fn existing(path: &Path, what: &str) -> Result<PathBuf, ModelError> {
 static VERIFIED: Mutex<Option<HashMap<(PathBuf, u64, SystemTime), String>>> = Mutex::new(None);
 
 fn verify_file(path: &Path, expected: &str, role: &str) -> Result<PathBuf, ModelError> {
-    let missing = || ModelError::Missing { path: path.into(), what: format!("{role} model named in {MANIFEST}") };
+    let missing = || ModelError::Missing {
+        path: path.into(),
+        what: format!("{role} model named in {MANIFEST}"),
+    };
     let meta = std::fs::metadata(path).map_err(|_| missing())?;
     // Hashing a device or FIFO the manifest names (/dev/zero) would never end.
     if !meta.is_file() {
         return Err(missing());
     }
-    let key = (path.to_path_buf(), meta.len(), meta.modified().unwrap_or(SystemTime::UNIX_EPOCH));
-    let cached = VERIFIED.lock().ok().and_then(|m| m.as_ref().and_then(|m| m.get(&key).cloned()));
+    let key = (
+        path.to_path_buf(),
+        meta.len(),
+        meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+    );
+    let cached = VERIFIED
+        .lock()
+        .ok()
+        .and_then(|m| m.as_ref().and_then(|m| m.get(&key).cloned()));
     let actual = match cached {
         Some(sum) => sum,
         None => {
@@ -163,12 +210,19 @@ fn verify_file(path: &Path, expected: &str, role: &str) -> Result<PathBuf, Model
     if actual.eq_ignore_ascii_case(expected) {
         Ok(path.to_path_buf())
     } else {
-        Err(ModelError::Checksum { path: path.into(), expected: expected.into(), actual })
+        Err(ModelError::Checksum {
+            path: path.into(),
+            expected: expected.into(),
+            actual,
+        })
     }
 }
 
 pub fn sha256_file(path: &Path) -> Result<String, ModelError> {
-    let io = |e: std::io::Error| ModelError::Io { path: path.into(), reason: e.to_string() };
+    let io = |e: std::io::Error| ModelError::Io {
+        path: path.into(),
+        reason: e.to_string(),
+    };
     let mut file = File::open(path).map_err(io)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
@@ -179,7 +233,11 @@ pub fn sha256_file(path: &Path) -> Result<String, ModelError> {
         }
         hasher.update(&buf[..n]);
     }
-    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 #[cfg(test)]

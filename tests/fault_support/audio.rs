@@ -11,10 +11,26 @@ pub struct Format {
     pub s16: bool,
 }
 
-pub const MONO16K: Format = Format { rate: 16_000, channels: 1, s16: false };
-pub const MONO16K_S16: Format = Format { rate: 16_000, channels: 1, s16: true };
-pub const STEREO44K: Format = Format { rate: 44_100, channels: 2, s16: false };
-pub const SIX48K: Format = Format { rate: 48_000, channels: 6, s16: false };
+pub const MONO16K: Format = Format {
+    rate: 16_000,
+    channels: 1,
+    s16: false,
+};
+pub const MONO16K_S16: Format = Format {
+    rate: 16_000,
+    channels: 1,
+    s16: true,
+};
+pub const STEREO44K: Format = Format {
+    rate: 44_100,
+    channels: 2,
+    s16: false,
+};
+pub const SIX48K: Format = Format {
+    rate: 48_000,
+    channels: 6,
+    s16: false,
+};
 
 impl Format {
     pub fn caps(&self) -> gst::Caps {
@@ -24,7 +40,10 @@ impl Format {
             .field("rate", self.rate as i32)
             .field("channels", self.channels as i32)
             // Required above 2 channels (5.1 here), as decoders set it.
-            .field_if_some("channel-mask", (self.channels > 2).then(|| gst::Bitmask::new(0x3f)))
+            .field_if_some(
+                "channel-mask",
+                (self.channels > 2).then(|| gst::Bitmask::new(0x3f)),
+            )
             .build()
     }
 
@@ -74,7 +93,9 @@ impl Format {
                 let mut b = gst::Buffer::from_mut_slice(piece.to_vec());
                 let r = b.get_mut().unwrap();
                 r.set_pts(start + gst::ClockTime::from_nseconds(self.ns(frames)));
-                r.set_duration(gst::ClockTime::from_nseconds(self.ns(frames + n) - self.ns(frames)));
+                r.set_duration(gst::ClockTime::from_nseconds(
+                    self.ns(frames + n) - self.ns(frames),
+                ));
                 frames += n;
                 b
             })
@@ -89,8 +110,12 @@ pub fn eval(rel: &str) -> PathBuf {
 /// 16 kHz mono samples of an eval WAV.
 pub fn wav(rel: &str) -> Vec<f32> {
     let path = eval(rel);
-    let reader = hound::WavReader::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    reader.into_samples::<i16>().map(|s| s.unwrap() as f32 / 32768.0).collect()
+    let reader =
+        hound::WavReader::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    reader
+        .into_samples::<i16>()
+        .map(|s| s.unwrap() as f32 / 32768.0)
+        .collect()
 }
 
 /// `secs` seconds of two-speaker speech (sample.wav from 6.5 s: speech
@@ -98,7 +123,11 @@ pub fn wav(rel: &str) -> Vec<f32> {
 pub fn speech(secs: f64) -> Vec<f32> {
     let all = wav("real/wav/sample.wav");
     let part = &all[6 * 16_000 + 8_000..];
-    part.iter().cycle().take((secs * 16_000.0) as usize).copied().collect()
+    part.iter()
+        .cycle()
+        .take((secs * 16_000.0) as usize)
+        .copied()
+        .collect()
 }
 
 pub fn constant(secs: f64, v: f32) -> Vec<f32> {
@@ -106,12 +135,17 @@ pub fn constant(secs: f64, v: f32) -> Vec<f32> {
 }
 
 pub fn tone(secs: f64, hz: f64, amplitude: f32) -> Vec<f32> {
-    (0..(secs * 16_000.0) as usize).map(|i| amplitude * (2.0 * std::f64::consts::PI * hz * i as f64 / 16_000.0).sin() as f32).collect()
+    (0..(secs * 16_000.0) as usize)
+        .map(|i| amplitude * (2.0 * std::f64::consts::PI * hz * i as f64 / 16_000.0).sin() as f32)
+        .collect()
 }
 
 /// Full-scale square wave (clipped sine).
 pub fn square(secs: f64, hz: f64) -> Vec<f32> {
-    tone(secs, hz, 1.0).into_iter().map(|v| if v >= 0.0 { 1.0 } else { -1.0 }).collect()
+    tone(secs, hz, 1.0)
+        .into_iter()
+        .map(|v| if v >= 0.0 { 1.0 } else { -1.0 })
+        .collect()
 }
 
 /// Deterministic white noise in [-amplitude, amplitude] (xorshift).

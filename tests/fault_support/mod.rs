@@ -55,7 +55,12 @@ impl Sent {
         let map = buffer.map_readable().expect("readable buffer");
         let mut h = DefaultHasher::new();
         map.as_slice().hash(&mut h);
-        Self { len: map.len(), hash: h.finish(), pts: buffer.pts(), duration: buffer.duration() }
+        Self {
+            len: map.len(),
+            hash: h.finish(),
+            pts: buffer.pts(),
+            duration: buffer.duration(),
+        }
     }
 }
 
@@ -70,15 +75,30 @@ impl Ledger {
     pub fn check(&mut self, out: &gst::BufferRef) {
         let got = Sent::of(out);
         let i = self.received;
-        let want = self.sent.get(i).unwrap_or_else(|| panic!("output buffer #{i} was never pushed (duplicate?): {got:?}"));
-        assert_eq!(&got, want, "output buffer #{i} differs from input buffer #{i} (bytes, PTS or duration)");
-        assert!(gst::meta::CustomMeta::from_buffer(out, "GstSpeakrsMeta").is_ok(), "buffer #{i} lacks GstSpeakrsMeta");
+        let want = self
+            .sent
+            .get(i)
+            .unwrap_or_else(|| panic!("output buffer #{i} was never pushed (duplicate?): {got:?}"));
+        assert_eq!(
+            &got, want,
+            "output buffer #{i} differs from input buffer #{i} (bytes, PTS or duration)"
+        );
+        assert!(
+            gst::meta::CustomMeta::from_buffer(out, "GstSpeakrsMeta").is_ok(),
+            "buffer #{i} lacks GstSpeakrsMeta"
+        );
         self.received += 1;
     }
 
     /// All pushed buffers came out (exactly once: extras fail in `check`).
     pub fn assert_complete(&self) {
-        assert_eq!(self.received, self.sent.len(), "{} buffers pushed, {} came out", self.sent.len(), self.received);
+        assert_eq!(
+            self.received,
+            self.sent.len(),
+            "{} buffers pushed, {} came out",
+            self.sent.len(),
+            self.received
+        );
     }
 
     /// After a flush or a stop: what came out is a prefix of what went in.
@@ -120,32 +140,52 @@ impl Outcome {
     pub fn add(&mut self, msg: &gst::Message) {
         match msg.view() {
             gst::MessageView::Element(e) => {
-                let Some(s) = e.structure().filter(|s| s.name() == "speakrs-diarization") else { return };
+                let Some(s) = e.structure().filter(|s| s.name() == "speakrs-diarization") else {
+                    return;
+                };
                 if s.get::<bool>("final").expect("final field") {
                     self.finals.push(s.to_owned());
                 } else {
                     self.interims += 1;
                 }
             }
-            gst::MessageView::Warning(w) => self.warnings.push((w.error(), w.debug().map(|d| d.to_string()), w.details().map(|d| d.to_owned()))),
-            gst::MessageView::Error(e) => self.errors.push((e.error(), e.debug().map(|d| d.to_string()))),
+            gst::MessageView::Warning(w) => self.warnings.push((
+                w.error(),
+                w.debug().map(|d| d.to_string()),
+                w.details().map(|d| d.to_owned()),
+            )),
+            gst::MessageView::Error(e) => self
+                .errors
+                .push((e.error(), e.debug().map(|d| d.to_string()))),
             _ => {}
         }
     }
 
     pub fn assert_no_errors(&self) {
-        assert!(self.errors.is_empty(), "unexpected element error(s): {:?}", self.errors);
+        assert!(
+            self.errors.is_empty(),
+            "unexpected element error(s): {:?}",
+            self.errors
+        );
     }
 
     /// Exactly one final message; no error, no warning. Returns its turns.
     pub fn clean_final(&self) -> Vec<Turn> {
         self.assert_no_errors();
-        assert!(self.warnings.is_empty(), "unexpected warning(s): {:?}", self.warnings);
+        assert!(
+            self.warnings.is_empty(),
+            "unexpected warning(s): {:?}",
+            self.warnings
+        );
         self.final_turns()
     }
 
     pub fn final_turns(&self) -> Vec<Turn> {
-        assert_eq!(self.finals.len(), 1, "expected exactly one final speakrs-diarization message");
+        assert_eq!(
+            self.finals.len(),
+            1,
+            "expected exactly one final speakrs-diarization message"
+        );
         let s = &self.finals[0];
         let turns: Vec<Turn> = s
             .get::<gst::Array>("turns")
@@ -153,18 +193,38 @@ impl Outcome {
             .iter()
             .map(|t| {
                 let t = t.get::<gst::Structure>().expect("turn structure");
-                let secs = |f: &str| t.get::<Option<gst::ClockTime>>(f).unwrap().expect(f).nseconds() as f64 / 1e9;
-                assert!(t.get::<bool>("final").unwrap(), "turn in the final message not final: {t}");
-                Turn { speaker: t.get::<String>("speaker").unwrap(), start: secs("start-stream-time"), end: secs("end-stream-time") }
+                let secs = |f: &str| {
+                    t.get::<Option<gst::ClockTime>>(f)
+                        .unwrap()
+                        .expect(f)
+                        .nseconds() as f64
+                        / 1e9
+                };
+                assert!(
+                    t.get::<bool>("final").unwrap(),
+                    "turn in the final message not final: {t}"
+                );
+                Turn {
+                    speaker: t.get::<String>("speaker").unwrap(),
+                    start: secs("start-stream-time"),
+                    end: secs("end-stream-time"),
+                }
             })
             .collect();
         let speakers = s.get::<u32>("num-speakers").unwrap() as usize;
         let mut labels: Vec<&str> = turns.iter().map(|t| t.speaker.as_str()).collect();
         labels.sort();
         labels.dedup();
-        assert!(labels.len() <= speakers.max(turns.is_empty() as usize), "{} labels but num-speakers {speakers}", labels.len());
+        assert!(
+            labels.len() <= speakers.max(turns.is_empty() as usize),
+            "{} labels but num-speakers {speakers}",
+            labels.len()
+        );
         for t in &turns {
-            assert!(t.speaker.starts_with("SPEAKER_") && t.start <= t.end, "malformed turn {t:?}");
+            assert!(
+                t.speaker.starts_with("SPEAKER_") && t.start <= t.end,
+                "malformed turn {t:?}"
+            );
         }
         turns
     }
@@ -173,28 +233,44 @@ impl Outcome {
     pub fn turns_within(&self, end: f64) -> Vec<Turn> {
         let turns = self.clean_final();
         for t in &turns {
-            assert!(t.start >= 0.0 && t.end <= end + 0.1, "turn {t:?} outside the stream (0..{end} s)");
+            assert!(
+                t.start >= 0.0 && t.end <= end + 0.1,
+                "turn {t:?} outside the stream (0..{end} s)"
+            );
         }
-        println!("final: {} turns, {:.1} s of speech in 0..{end} s", turns.len(), speech_in(&turns, 0.0, end));
+        println!(
+            "final: {} turns, {:.1} s of speech in 0..{end} s",
+            turns.len(),
+            speech_in(&turns, 0.0, end)
+        );
         turns
     }
 
     /// The first error, which must be of `kind` and mention every `needle`.
     pub fn error_naming<T: glib::error::ErrorDomain>(&self, kind: T, needles: &[&str]) -> String {
-        let (err, debug) = self.errors.first().unwrap_or_else(|| panic!("expected an element error, got {self:?}"));
+        let (err, debug) = self
+            .errors
+            .first()
+            .unwrap_or_else(|| panic!("expected an element error, got {self:?}"));
         assert!(err.matches(kind), "wrong error kind: {err:?} ({debug:?})");
         let text = err.message().to_string();
         for n in needles {
             assert!(text.contains(n), "error text does not name `{n}`: {text}");
         }
-        assert!(!text.contains("Panicked"), "a panic, not a handled error: {text}");
+        assert!(
+            !text.contains("Panicked"),
+            "a panic, not a handled error: {text}"
+        );
         text
     }
 }
 
 /// Speech seconds covered by `turns` between `from` and `to`.
 pub fn speech_in(turns: &[Turn], from: f64, to: f64) -> f64 {
-    turns.iter().map(|t| (t.end.min(to) - t.start.max(from)).max(0.0)).sum()
+    turns
+        .iter()
+        .map(|t| (t.end.min(to) - t.start.max(from)).max(0.0))
+        .sum()
 }
 
 /// Starts `appsrc ! speakrsdiarize {props} ! appsink`: READY→PAUSED must
@@ -232,7 +308,13 @@ impl Fx {
         element.set_bus(Some(&bus));
         h.set_live(false);
         h.play();
-        Self { h, bus, ledger: Ledger::default(), events: vec![], panics_before }
+        Self {
+            h,
+            bus,
+            ledger: Ledger::default(),
+            events: vec![],
+            panics_before,
+        }
     }
 
     pub fn caps(&mut self, f: Format) {
@@ -243,12 +325,22 @@ impl Fx {
     pub fn push(&mut self, buffer: gst::Buffer) {
         self.ledger.sent.push(Sent::of(&buffer));
         let r = self.h.push(buffer);
-        assert!(r.is_ok(), "push returned {r:?}; bus: {:?}", Outcome::from_bus(&self.bus));
+        assert!(
+            r.is_ok(),
+            "push returned {r:?}; bus: {:?}",
+            Outcome::from_bus(&self.bus)
+        );
         self.collect();
     }
 
     /// Pushes `audio` (16 kHz mono) in format `f` from `start`, in buffers of `ms`.
-    pub fn feed(&mut self, f: Format, audio: &[f32], start: gst::ClockTime, ms: u64) -> gst::ClockTime {
+    pub fn feed(
+        &mut self,
+        f: Format,
+        audio: &[f32],
+        start: gst::ClockTime,
+        ms: u64,
+    ) -> gst::ClockTime {
         let mut end = start;
         for b in f.buffers(audio, start, ms) {
             end = b.pts().unwrap() + b.duration().unwrap();
@@ -277,14 +369,25 @@ impl Fx {
     pub fn finish(mut self) -> Outcome {
         assert!(self.event(gst::event::Eos::new()), "EOS refused");
         self.ledger.assert_complete();
-        assert!(self.events.iter().any(|e| e.type_() == gst::EventType::Eos), "EOS not forwarded");
+        assert!(
+            self.events.iter().any(|e| e.type_() == gst::EventType::Eos),
+            "EOS not forwarded"
+        );
         let out = Outcome::from_bus(&self.bus);
-        assert_eq!(panics(), self.panics_before, "a panic happened during this case");
+        assert_eq!(
+            panics(),
+            self.panics_before,
+            "a panic happened during this case"
+        );
         out
     }
 
     pub fn assert_no_panic(&self) {
-        assert_eq!(panics(), self.panics_before, "a panic happened during this case");
+        assert_eq!(
+            panics(),
+            self.panics_before,
+            "a panic happened during this case"
+        );
     }
 }
 

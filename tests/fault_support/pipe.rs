@@ -28,7 +28,11 @@ impl Pipe {
         .expect("launch")
         .downcast::<gst::Pipeline>()
         .unwrap();
-        let (src, element, sink) = (pipeline.by_name("src").unwrap(), pipeline.by_name("d").unwrap(), pipeline.by_name("sink").unwrap());
+        let (src, element, sink) = (
+            pipeline.by_name("src").unwrap(),
+            pipeline.by_name("d").unwrap(),
+            pipeline.by_name("sink").unwrap(),
+        );
         let out: Arc<Mutex<Vec<(Sent, bool)>>> = Default::default();
         let o = out.clone();
         sink.connect("new-sample", false, move |args| {
@@ -41,7 +45,14 @@ impl Pipe {
             }
             Some(gst::FlowReturn::Ok.to_value())
         });
-        Self { pipeline, src, element, sent: vec![], out, panics_before }
+        Self {
+            pipeline,
+            src,
+            element,
+            sent: vec![],
+            out,
+            panics_before,
+        }
     }
 
     pub fn play(&self) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
@@ -55,11 +66,18 @@ impl Pipe {
 
     pub fn push(&mut self, buffer: gst::Buffer) -> gst::FlowReturn {
         self.sent.push(Sent::of(&buffer));
-        self.src.emit_by_name::<gst::FlowReturn>("push-buffer", &[&buffer])
+        self.src
+            .emit_by_name::<gst::FlowReturn>("push-buffer", &[&buffer])
     }
 
     /// Pushes `audio` (16 kHz mono) as `f` from `start`, setting caps `f` first.
-    pub fn feed(&mut self, f: Format, audio: &[f32], start: gst::ClockTime, ms: u64) -> gst::ClockTime {
+    pub fn feed(
+        &mut self,
+        f: Format,
+        audio: &[f32],
+        start: gst::ClockTime,
+        ms: u64,
+    ) -> gst::ClockTime {
         self.caps(f);
         let mut end = start;
         for b in f.buffers(audio, start, ms) {
@@ -87,7 +105,11 @@ impl Pipe {
     /// that nothing panicked. The final message must come before EOS:
     /// `wait` stops at EOS, so a late final message is simply missing.
     pub fn finish(&self) -> Outcome {
-        assert_eq!(self.src.emit_by_name::<gst::FlowReturn>("end-of-stream", &[]), gst::FlowReturn::Ok);
+        assert_eq!(
+            self.src
+                .emit_by_name::<gst::FlowReturn>("end-of-stream", &[]),
+            gst::FlowReturn::Ok
+        );
         let out = self.wait();
         self.stop();
         self.assert_audio(true);
@@ -95,20 +117,40 @@ impl Pipe {
     }
 
     pub fn stop(&self) {
-        assert_eq!(self.pipeline.set_state(gst::State::Null), Ok(gst::StateChangeSuccess::Success), "NULL failed");
-        assert_eq!(panics(), self.panics_before, "a panic happened during this case");
+        assert_eq!(
+            self.pipeline.set_state(gst::State::Null),
+            Ok(gst::StateChangeSuccess::Success),
+            "NULL failed"
+        );
+        assert_eq!(
+            panics(),
+            self.panics_before,
+            "a panic happened during this case"
+        );
     }
 
     /// Output equals input buffer for buffer; `complete`: all of it (else a prefix).
     pub fn assert_audio(&self, complete: bool) {
         let out = self.out.lock().unwrap();
         for (i, (got, meta)) in out.iter().enumerate() {
-            let want = self.sent.get(i).unwrap_or_else(|| panic!("output buffer #{i} was never pushed (duplicate?)"));
-            assert_eq!(got, want, "output buffer #{i} differs from input buffer #{i} (bytes, PTS or duration)");
+            let want = self
+                .sent
+                .get(i)
+                .unwrap_or_else(|| panic!("output buffer #{i} was never pushed (duplicate?)"));
+            assert_eq!(
+                got, want,
+                "output buffer #{i} differs from input buffer #{i} (bytes, PTS or duration)"
+            );
             assert!(meta, "output buffer #{i} lacks GstSpeakrsMeta");
         }
         if complete {
-            assert_eq!(out.len(), self.sent.len(), "{} buffers pushed, {} came out", self.sent.len(), out.len());
+            assert_eq!(
+                out.len(),
+                self.sent.len(),
+                "{} buffers pushed, {} came out",
+                self.sent.len(),
+                out.len()
+            );
         }
     }
 }

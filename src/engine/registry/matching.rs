@@ -1,0 +1,284 @@
+//! Naming the clusters of one re-clustering with the registry's labels
+//! (the order of the steps is in the registry's module documentation).
+
+use ndarray::{Array2, ArrayView2};
+use pathfinding::prelude::{kuhn_munkres, Matrix};
+
+use super::{cosine, HorizonSums, LabelChange, Registry, RETURNING_SIMILARITY};
+
+/// What one re-clustering of the horizon found, seen against the labels
+/// the horizon carried.
+pub struct Reclustering<'a> {
+    /// `[cluster][j]`: frames the cluster shares with label `previous[j]`.
+    pub overlap: &'a Array2<f64>,
+    pub previous: &'a [usize],
+    /// `[cluster, D]`.
+    pub centroids: ArrayView2<'a, f32>,
+    /// Per cluster: has a member in a chunk not yet settled. Only such
+    /// clusters can relabel anything.
+    pub live: &'a [bool],
+    /// Labels that settled chunks carry: they live on there.
+    pub settled: &'a [usize],
+}
+
+impl Registry {
+    /// A label for each cluster (`usize::MAX` for a cluster of settled
+    /// chunks that overlaps no label) and the changes to report.
+    /// `horizon`: the embedding sums of the labels in the horizon.
+    pub fn match_clusters(
+        &mut self,
+        r: &Reclustering,
+        horizon: &HorizonSums,
+        now: f64,
+    ) -> (Vec<usize>, Vec<LabelChange>) {
+        let Reclustering {
+            overlap,
+            previous,
+            centroids,
+            live,
+            settled,
+        } = *r;
+        let k = centroids.nrows();
+        let mut label: Vec<Option<usize>> = vec![None; k];
+        // A cluster of settled chunks alone relabels nothing: it keeps the
+        // label it overlaps most and takes no part in the matching.
+        let mut contested = overlap.clone();
+        for c in (0..k).filter(|&c| !live[c]) {
+            label[c] = best_column(overlap, c).map(|j| previous[j]);
+            contested.row_mut(c).fill(0.0);
+        }
+        let tentative: Vec<bool> = previous.iter().map(|&id| self.is_tentative(id)).collect();
+        // 1. Overlap with the labels the horizon carried.
+        for (cluster, j) in one_to_one(&contested) {
+            label[cluster] = Some(previous[j]);
+        }
+        // 2. Returning speakers: those absent from the horizon. A cluster
+        // holding only a guessed (tentative) label may be one of them too.
+        let absent: Vec<(usize, Vec<f64>)> = self
+            .models(horizon)
+            .into_iter()
+            .filter(|(id, _)| !label.contains(&Some(*id)) && !self.is_tentative(*id))
+            .collect();
+        let open: Vec<usize> = (0..k)
+            .filter(|&c| live[c] && label[c].is_none_or(|id| self.is_tentative(id)))
+            .collect();
+        if !absent.is_empty() && !open.is_empty() {
+            let sim = Array2::from_shape_fn((open.len(), absent.len()), |(i, j)| {
+                let s = cosine(centroids.row(open[i]), &absent[j].1);
+                if s >= RETURNING_SIMILARITY {
+                    s
+                } else {
+                    0.0
+                }
+            });
+            for (i, j) in one_to_one(&sim) {
+                label[open[i]] = Some(absent[j].0);
+            }
+        }
+        // 3. New speakers; a cluster cut out of a labelled one is a split.
+        let mut changes = Vec::new();
+        let mut out = Vec::with_capacity(k);
+        for (cluster, l) in label.into_iter().enumerate() {
+            let id = match l {
+                Some(id) => id,
+                None if !live[cluster] => usize::MAX,
+                None => {
+                    let new = self.new_speaker(now);
+                    let from = (0..previous.len())
+                        .filter(|&j| !tentative[j] && overlap[[cluster, j]] > 0.0)
+                        .max_by(|&a, &b| overlap[[cluster, a]].total_cmp(&overlap[[cluster, b]]))
+                        .map(|j| previous[j]);
+                    if let Some(from) = from {
+                        changes.push(LabelChange::Split { from, new });
+                    }
+                    new
+                }
+            };
+            if id != usize::MAX {
+                self.seen(id, now);
+                if let Some(s) = self.get_mut(id) {
+                    s.tentative = false;
+                }
+            }
+            out.push(id);
+        }
+        // Previous labels that lost all their frames to another label.
+        for (j, &from) in previous.iter().enumerate() {
+            // A label on settled chunks lives on there: nothing was merged.
+            if out.contains(&from) || settled.contains(&from) {
+                continue;
+            }
+            let into = (0..k)
+                .filter(|&c| overlap[[c, j]] > 0.0 && out[c] != usize::MAX)
+                .max_by(|&a, &b| overlap[[a, j]].total_cmp(&overlap[[b, j]]));
+            if let Some(c) = into {
+                if tentative[j] {
+                    // A guess that no re-clustering confirmed: not worth a
+                    // message, nor a place among the speakers.
+                    self.retire(from, out[c]);
+                } else {
+                    changes.push(LabelChange::Merged { from, into: out[c] });
+                    self.park(from, horizon);
+                }
+            }
+        }
+        (out, changes)
+    }
+}
+
+/// Max-total one-to-one pairs (row, column) with a positive score.
+fn one_to_one(scores: &Array2<f64>) -> Vec<(usize, usize)> {
+    let (rows, cols) = scores.dim();
+    if rows == 0 || cols == 0 {
+        return Vec::new();
+    }
+    let max = scores
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, f64::max);
+    let scale = if max > 0.0 { 1e9 / max } else { 1.0 };
+    let w = |r: usize, c: usize| {
+        let v = scores[[r, c]];
+        if v.is_finite() && v > 0.0 {
+            (v * scale).round() as i64
+        } else {
+            0
+        }
+    };
+    let pairs: Vec<(usize, usize)> = if rows <= cols {
+        kuhn_munkres(&Matrix::from_fn(rows, cols, |(r, c)| w(r, c)))
+            .1
+            .into_iter()
+            .enumerate()
+            .collect()
+    } else {
+        let (_, by_col) = kuhn_munkres(&Matrix::from_fn(cols, rows, |(c, r)| w(r, c)));
+        by_col
+            .into_iter()
+            .enumerate()
+            .map(|(c, r)| (r, c))
+            .collect()
+    };
+    pairs.into_iter().filter(|&(r, c)| w(r, c) > 0).collect()
+}
+
+fn best_column(scores: &Array2<f64>, row: usize) -> Option<usize> {
+    (0..scores.ncols())
+        .filter(|&c| scores[[row, c]] > 0.0)
+        .max_by(|&a, &b| scores[[row, a]].total_cmp(&scores[[row, b]]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    fn all_live(
+        r: &mut Registry,
+        overlap: &Array2<f64>,
+        previous: &[usize],
+        centroids: &Array2<f32>,
+        horizon: &HorizonSums,
+    ) -> (Vec<usize>, Vec<LabelChange>) {
+        let live = vec![true; centroids.nrows()];
+        let clusters = Reclustering {
+            overlap,
+            previous,
+            centroids: centroids.view(),
+            live: &live,
+            settled: &[],
+        };
+        r.match_clusters(&clusters, horizon, 1.0)
+    }
+
+    #[test]
+    fn clusters_keep_the_labels_they_overlap() {
+        let mut r = Registry::default();
+        let (a, b) = (r.new_speaker(0.0), r.new_speaker(0.0));
+        // The clustering swapped its numbering: cluster 0 is speaker b.
+        let overlap = array![[0.0, 90.0], [80.0, 2.0]];
+        let centroids = array![[1.0f32, 0.0], [0.0, 1.0]];
+        let (labels, changes) =
+            all_live(&mut r, &overlap, &[a, b], &centroids, &HorizonSums::new());
+        assert_eq!(labels, vec![b, a]);
+        assert!(changes.is_empty());
+    }
+
+    #[test]
+    fn merges_splits_and_returning_speakers_are_named() {
+        let mut r = Registry::default();
+        let (a, b, gone) = (r.new_speaker(0.0), r.new_speaker(0.0), r.new_speaker(0.0));
+        r.archive(gone, array![0.0f32, 0.0, 1.0].view());
+        // Cluster 0 holds all of a and b (merge); cluster 1 is cut out of
+        // a (split); cluster 2 sounds like the absent speaker.
+        let overlap = array![[50.0, 40.0], [10.0, 0.0], [0.0, 0.0]];
+        let centroids = array![[1.0f32, 0.0, 0.0], [0.0, 1.0, 0.0], [0.1, 0.0, 1.0]];
+        let (labels, changes) =
+            all_live(&mut r, &overlap, &[a, b], &centroids, &HorizonSums::new());
+        assert_eq!(labels[0], a);
+        assert_eq!(labels[2], gone);
+        let new = labels[1];
+        assert!(new > gone);
+        assert!(changes.contains(&LabelChange::Split { from: a, new }));
+        assert!(changes.contains(&LabelChange::Merged { from: b, into: a }));
+        assert_eq!(
+            r.models(&HorizonSums::new()).len(),
+            1,
+            "only the archived speaker has a model"
+        );
+    }
+
+    #[test]
+    fn a_merged_speaker_comes_back_under_its_own_label() {
+        let mut r = Registry::default();
+        let (a, b) = (r.new_speaker(0.0), r.new_speaker(0.0));
+        let mut horizon = HorizonSums::new();
+        horizon.insert(a, (vec![1.0, 0.0], 1.0));
+        horizon.insert(b, (vec![0.0, 2.0], 2.0));
+        // One cluster takes all of a and b: b is merged into a.
+        let (labels, changes) = all_live(
+            &mut r,
+            &array![[50.0, 40.0]],
+            &[a, b],
+            &array![[1.0f32, 0.3]],
+            &horizon,
+        );
+        assert_eq!(labels, vec![a]);
+        assert_eq!(changes, vec![LabelChange::Merged { from: b, into: a }]);
+        // Later, a cluster without overlap sounds like b.
+        horizon.clear();
+        horizon.insert(a, (vec![1.0, 0.0], 1.0));
+        let (labels, _) = all_live(
+            &mut r,
+            &array![[60.0], [0.0]],
+            &[a],
+            &array![[1.0f32, 0.0], [0.1, 1.0]],
+            &horizon,
+        );
+        assert_eq!(labels, vec![a, b]);
+    }
+
+    #[test]
+    fn unconfirmed_guesses_and_settled_clusters_report_nothing() {
+        let mut r = Registry::default();
+        let a = r.new_speaker(0.0);
+        let guess = r.new_tentative_speaker(0.0);
+        // The guess's frames joined a's cluster; cluster 1 holds settled
+        // chunks only, which were a's.
+        let overlap = array![[80.0, 10.0], [5.0, 0.0]];
+        let live = [true, false];
+        let centroids = array![[1.0f32, 0.0], [0.0, 1.0]];
+        let clusters = Reclustering {
+            overlap: &overlap,
+            previous: &[a, guess],
+            centroids: centroids.view(),
+            live: &live,
+            settled: &[a],
+        };
+        let (labels, changes) = r.match_clusters(&clusters, &HorizonSums::new(), 1.0);
+        assert_eq!(labels, vec![a, a]);
+        assert!(changes.is_empty(), "{changes:?}");
+        assert_eq!(r.labels_used(), 2, "no new label for the settled cluster");
+    }
+}
