@@ -4,25 +4,31 @@
 //!
 //! - A new chunk's speakers are assigned to the known speakers at once
 //!   (one-to-one, cosine to the speakers' models); a clean embedding that
-//!   matches nobody starts a new speaker. Its turns are known right away.
+//!   matches nobody starts a tentative speaker. Its turns are known right
+//!   away (`labelling.rs`).
 //! - Every `cluster_interval` the horizon is re-clustered (PLDA + VBx) and
-//!   the clusters are mapped onto the registry's labels (registry.rs).
+//!   the clusters are named with the registry's labels (`registry`).
+//!   Chunks more than `SETTLE_SECONDS` old keep their labels from then on.
 //! - Chunks older than `horizon` leave: the frames only they covered become
 //!   final, their clean embeddings go into the speakers' long-term models.
 //!   Memory and clustering time are bounded by the horizon, not the stream.
+//! - Turns are rebuilt from the labels and spliced onto the final part
+//!   (`turns.rs`).
+
+mod labelling;
+mod turns;
+
+use turns::{cut_before, cut_from, join};
 
 use std::collections::VecDeque;
 
-use ndarray::{Array2, Axis};
-
-use super::analysis::{binarized, embeddings, ChunkAnalysis};
-use super::assign::{constrained_assignment, NO_SPEAKER};
-use super::clustering::{cluster, ClusteringConfig};
+use super::analysis::ChunkAnalysis;
+use super::assign::NO_SPEAKER;
+use super::clustering::ClusteringConfig;
 use super::config::{CHUNK_SECONDS, LOCAL_SPEAKERS};
-use super::count::{speaker_count, FrameGrid};
 use super::pipeline::Pipeline;
-use super::reconstruct::{reconstruct, sort_turns, turns, Turn};
-use super::registry::{cosine, HorizonSums, LabelChange, Reclustering, Registry};
+use super::reconstruct::Turn;
+use super::registry::{HorizonSums, LabelChange, Registry};
 use crate::models::ModelError;
 
 /// Cosine similarity to the best-matching speaker below which a clean
@@ -248,214 +254,6 @@ impl Online {
         Ok(join(all, 1e-9))
     }
 
-    /// The speaker each active local speaker of `kept` most resembles.
-    fn label_incrementally(&mut self, kept: &Kept) -> [i32; LOCAL_SPEAKERS] {
-        let mut labels = [NO_SPEAKER; LOCAL_SPEAKERS];
-        let e = &kept.analysis.embeddings;
-        let active = active_speakers(&kept.analysis);
-        let usable = |s: usize| active[s] && e.row(s).iter().all(|v| v.is_finite());
-        let models = self.registry.models(&self.sums);
-        let scores = Array2::from_shape_fn((LOCAL_SPEAKERS, models.len()), |(s, j)| {
-            if usable(s) {
-                cosine(e.row(s), &models[j].1)
-            } else {
-                f64::NAN
-            }
-        });
-        let assigned = constrained_assignment(scores.view());
-        let now = self.chunk_end(kept.analysis.index);
-        for s in (0..LOCAL_SPEAKERS).filter(|&s| usable(s)) {
-            let best = usize::try_from(assigned[s])
-                .ok()
-                .map(|j| (models[j].0, scores[[s, j]]));
-            labels[s] = match best {
-                Some((id, sim)) if sim >= NEW_SPEAKER_SIMILARITY || !kept.clean[s] => id as i32,
-                _ if kept.clean[s] => self.registry.new_tentative_speaker(now) as i32,
-                _ => NO_SPEAKER,
-            };
-            if labels[s] >= 0 {
-                self.registry.seen(labels[s] as usize, now);
-            }
-        }
-        labels
-    }
-
-    /// Adds (or with `sign` −1 removes) a chunk's clean embeddings to the
-    /// horizon sums of the speakers they are labelled with.
-    fn contribute(&mut self, kept: &Kept, sign: f64) {
-        for s in 0..LOCAL_SPEAKERS {
-            let (Ok(id), true) = (usize::try_from(kept.labels[s]), kept.clean[s]) else {
-                continue;
-            };
-            let e = kept.analysis.embeddings.row(s);
-            let (sum, weight) = self
-                .sums
-                .entry(id)
-                .or_insert_with(|| (vec![0.0; e.len()], 0.0));
-            if sum.len() == e.len() {
-                sum.iter_mut()
-                    .zip(e)
-                    .for_each(|(a, &v)| *a += sign * v as f64);
-                *weight += sign;
-            }
-        }
-        self.sums.retain(|_, (_, w)| *w > 0.5);
-    }
-
-    fn recluster(&mut self, pipeline: &Pipeline) -> Result<Vec<LabelChange>, ModelError> {
-        if self.kept.is_empty() || self.dimension == 0 {
-            return Ok(Vec::new());
-        }
-        let bin = binarized(self.kept.iter().map(|k| &k.analysis));
-        let emb = embeddings(self.kept.iter().map(|k| &k.analysis), self.dimension);
-        let result = cluster(
-            emb.view(),
-            bin.view(),
-            pipeline.plda.as_deref(),
-            &self.clustering,
-        )
-        .map_err(|e| fail("clustering", &e))?;
-        let mut previous: Vec<usize> = self
-            .kept
-            .iter()
-            .flat_map(|k| k.labels)
-            .filter_map(|l| usize::try_from(l).ok())
-            .collect();
-        previous.sort_unstable();
-        previous.dedup();
-        let mut overlap = Array2::<f64>::zeros((result.num_clusters(), previous.len()));
-        for (c, k) in self.kept.iter().enumerate() {
-            for s in 0..LOCAL_SPEAKERS {
-                let (Ok(h), Ok(l)) = (
-                    usize::try_from(result.hard_clusters[[c, s]]),
-                    usize::try_from(k.labels[s]),
-                ) else {
-                    continue;
-                };
-                let frames = k
-                    .analysis
-                    .activity
-                    .index_axis(Axis(1), s)
-                    .iter()
-                    .filter(|&&v| v > 0.5)
-                    .count();
-                let j = previous.binary_search(&l).unwrap_or(0);
-                overlap[[h, j]] += frames as f64;
-            }
-        }
-        let now = self
-            .kept
-            .back()
-            .map_or(0.0, |k| self.chunk_end(k.analysis.index));
-        let mut live = vec![false; result.num_clusters()];
-        for (c, _) in self.kept.iter().enumerate().filter(|(_, k)| !k.settled) {
-            for s in 0..LOCAL_SPEAKERS {
-                if let Ok(h) = usize::try_from(result.hard_clusters[[c, s]]) {
-                    live[h] = true;
-                }
-            }
-        }
-        let settled: Vec<usize> = self
-            .kept
-            .iter()
-            .filter(|k| k.settled)
-            .flat_map(|k| k.labels)
-            .filter_map(|l| usize::try_from(l).ok())
-            .collect();
-        let clusters = Reclustering {
-            overlap: &overlap,
-            previous: &previous,
-            centroids: result.centroids.view(),
-            live: &live,
-            settled: &settled,
-        };
-        let (ids, changes) = self.registry.match_clusters(&clusters, &self.sums, now);
-        self.cluster_order = ids.clone();
-        for (c, k) in self.kept.iter_mut().enumerate().filter(|(_, k)| !k.settled) {
-            for s in 0..LOCAL_SPEAKERS {
-                k.labels[s] = usize::try_from(result.hard_clusters[[c, s]])
-                    .ok()
-                    .and_then(|h| i32::try_from(ids[h]).ok())
-                    .unwrap_or(NO_SPEAKER);
-            }
-        }
-        self.sums.clear();
-        let kept = std::mem::take(&mut self.kept);
-        kept.iter().for_each(|k| self.contribute(k, 1.0));
-        self.kept = kept;
-        for k in self.kept.iter_mut() {
-            if k.analysis.index as f64 * self.step + CHUNK_SECONDS < now - SETTLE_SECONDS {
-                k.settled = true;
-            }
-        }
-        Ok(changes)
-    }
-
-    /// Turns of kept chunks `from..` for frames in `[clip_from, until)`.
-    /// Where the speaker count exceeds the labelled speakers, pyannote pads
-    /// extra speakers; `pad` keeps them (as new labels), else they are dropped.
-    fn turns_from(
-        &mut self,
-        from: usize,
-        clip_from: f64,
-        until: f64,
-        pad: bool,
-    ) -> Result<Vec<Turn>, ModelError> {
-        let Some(first) = self.kept.get(from) else {
-            return Ok(Vec::new());
-        };
-        let offset = first.analysis.index as f64 * self.step;
-        let chunks = self.kept.range(from..);
-        let mut ids: Vec<i32> = chunks
-            .clone()
-            .flat_map(|k| k.labels)
-            .filter(|&l| l >= 0)
-            .collect();
-        let rank = |id: i32| {
-            (
-                self.cluster_order
-                    .iter()
-                    .position(|&o| o as i32 == id)
-                    .unwrap_or(usize::MAX),
-                id,
-            )
-        };
-        ids.sort_unstable_by_key(|&id| rank(id));
-        ids.dedup();
-        let hard = Array2::from_shape_fn((chunks.len(), LOCAL_SPEAKERS), |(c, s)| {
-            let l = self.kept[from + c].labels[s];
-            ids.iter()
-                .position(|&i| i == l)
-                .map_or(NO_SPEAKER, |i| i as i32)
-        });
-        let bin = binarized(chunks.map(|k| &k.analysis));
-        let count = speaker_count(bin.view(), self.step).map_err(|e| fail("speaker count", &e))?;
-        let discrete = reconstruct(bin.view(), hard.view(), &count, self.step)
-            .map_err(|e| fail("reconstruction", &e))?;
-        let mut label: Vec<Option<usize>> = ids.iter().map(|&i| Some(i as usize)).collect();
-        label.resize(discrete.ncols().max(ids.len()), None);
-        let found = turns(discrete.view(), &FrameGrid::default(), until - offset);
-        if pad {
-            let now = until;
-            for t in &found {
-                if label[t.speaker].is_none() {
-                    label[t.speaker] = Some(self.registry.new_speaker(now));
-                }
-            }
-        }
-        Ok(found
-            .into_iter()
-            .filter_map(|t| {
-                Some(Turn {
-                    speaker: label[t.speaker]?,
-                    start: (t.start + offset).max(clip_from),
-                    end: t.end + offset,
-                })
-            })
-            .filter(|t| t.end > t.start)
-            .collect())
-    }
-
     /// Drops chunks older than the horizon; the frames only they covered
     /// become final. Returns the turns finalized.
     fn evict(&mut self, analysed_until: f64) -> Vec<Turn> {
@@ -486,54 +284,8 @@ impl Online {
     }
 }
 
-fn active_speakers(a: &ChunkAnalysis) -> [bool; LOCAL_SPEAKERS] {
-    std::array::from_fn(|s| a.activity.index_axis(Axis(1), s).iter().any(|&v| v > 0.5))
-}
-
 /// pyannote's training filter (`clustering::clean_speakers`) for one chunk.
 fn clean_speakers(a: &ChunkAnalysis, ratio: f64) -> [bool; LOCAL_SPEAKERS] {
     let clean = super::clustering::clean_speakers(a.activity.view(), a.embeddings.view(), ratio);
     std::array::from_fn(|s| clean.get(s).copied().unwrap_or(false))
-}
-
-/// The parts of `turns` before `t`.
-fn cut_before(turns: &[Turn], t: f64) -> Vec<Turn> {
-    turns
-        .iter()
-        .filter(|x| x.start < t)
-        .map(|x| Turn {
-            end: x.end.min(t),
-            ..*x
-        })
-        .filter(|x| x.end > x.start)
-        .collect()
-}
-
-/// The parts of `turns` from `t` on.
-fn cut_from(turns: &[Turn], t: f64) -> Vec<Turn> {
-    turns
-        .iter()
-        .filter(|x| x.end > t)
-        .map(|x| Turn {
-            start: x.start.max(t),
-            ..*x
-        })
-        .filter(|x| x.end > x.start)
-        .collect()
-}
-
-/// Sorted by start; a speaker's turns less than `gap` apart joined into one.
-fn join(mut turns: Vec<Turn>, gap: f64) -> Vec<Turn> {
-    turns.sort_by(|a, b| a.speaker.cmp(&b.speaker).then(a.start.total_cmp(&b.start)));
-    let mut out: Vec<Turn> = Vec::with_capacity(turns.len());
-    for t in turns {
-        match out.last_mut() {
-            Some(last) if last.speaker == t.speaker && t.start <= last.end + gap => {
-                last.end = last.end.max(t.end)
-            }
-            _ => out.push(t),
-        }
-    }
-    sort_turns(&mut out);
-    out
 }

@@ -1,0 +1,166 @@
+//! Who each kept chunk's local speakers are: the incremental guess for a
+//! new chunk, the horizon's embedding sums, and the re-clustering that
+//! names the clusters with the registry's labels.
+
+use ndarray::{Array2, Axis};
+
+use super::{fail, Kept, Online, NEW_SPEAKER_SIMILARITY, SETTLE_SECONDS};
+use crate::engine::analysis::{binarized, embeddings, ChunkAnalysis};
+use crate::engine::assign::{constrained_assignment, NO_SPEAKER};
+use crate::engine::clustering::cluster;
+use crate::engine::config::{CHUNK_SECONDS, LOCAL_SPEAKERS};
+use crate::engine::pipeline::Pipeline;
+use crate::engine::registry::{cosine, LabelChange, Reclustering};
+use crate::models::ModelError;
+
+impl Online {
+    /// The speaker each active local speaker of `kept` most resembles.
+    pub(super) fn label_incrementally(&mut self, kept: &Kept) -> [i32; LOCAL_SPEAKERS] {
+        let mut labels = [NO_SPEAKER; LOCAL_SPEAKERS];
+        let e = &kept.analysis.embeddings;
+        let active = active_speakers(&kept.analysis);
+        let usable = |s: usize| active[s] && e.row(s).iter().all(|v| v.is_finite());
+        let models = self.registry.models(&self.sums);
+        let scores = Array2::from_shape_fn((LOCAL_SPEAKERS, models.len()), |(s, j)| {
+            if usable(s) {
+                cosine(e.row(s), &models[j].1)
+            } else {
+                f64::NAN
+            }
+        });
+        let assigned = constrained_assignment(scores.view());
+        let now = self.chunk_end(kept.analysis.index);
+        for s in (0..LOCAL_SPEAKERS).filter(|&s| usable(s)) {
+            let best = usize::try_from(assigned[s])
+                .ok()
+                .map(|j| (models[j].0, scores[[s, j]]));
+            labels[s] = match best {
+                Some((id, sim)) if sim >= NEW_SPEAKER_SIMILARITY || !kept.clean[s] => id as i32,
+                _ if kept.clean[s] => self.registry.new_tentative_speaker(now) as i32,
+                _ => NO_SPEAKER,
+            };
+            if labels[s] >= 0 {
+                self.registry.seen(labels[s] as usize, now);
+            }
+        }
+        labels
+    }
+
+    /// Adds (or with `sign` −1 removes) a chunk's clean embeddings to the
+    /// horizon sums of the speakers they are labelled with.
+    pub(super) fn contribute(&mut self, kept: &Kept, sign: f64) {
+        for s in 0..LOCAL_SPEAKERS {
+            let (Ok(id), true) = (usize::try_from(kept.labels[s]), kept.clean[s]) else {
+                continue;
+            };
+            let e = kept.analysis.embeddings.row(s);
+            let (sum, weight) = self
+                .sums
+                .entry(id)
+                .or_insert_with(|| (vec![0.0; e.len()], 0.0));
+            if sum.len() == e.len() {
+                sum.iter_mut()
+                    .zip(e)
+                    .for_each(|(a, &v)| *a += sign * v as f64);
+                *weight += sign;
+            }
+        }
+        self.sums.retain(|_, (_, w)| *w > 0.5);
+    }
+
+    pub(super) fn recluster(
+        &mut self,
+        pipeline: &Pipeline,
+    ) -> Result<Vec<LabelChange>, ModelError> {
+        if self.kept.is_empty() || self.dimension == 0 {
+            return Ok(Vec::new());
+        }
+        let bin = binarized(self.kept.iter().map(|k| &k.analysis));
+        let emb = embeddings(self.kept.iter().map(|k| &k.analysis), self.dimension);
+        let result = cluster(
+            emb.view(),
+            bin.view(),
+            pipeline.plda.as_deref(),
+            &self.clustering,
+        )
+        .map_err(|e| fail("clustering", &e))?;
+        let mut previous: Vec<usize> = self
+            .kept
+            .iter()
+            .flat_map(|k| k.labels)
+            .filter_map(|l| usize::try_from(l).ok())
+            .collect();
+        previous.sort_unstable();
+        previous.dedup();
+        let mut overlap = Array2::<f64>::zeros((result.num_clusters(), previous.len()));
+        for (c, k) in self.kept.iter().enumerate() {
+            for s in 0..LOCAL_SPEAKERS {
+                let (Ok(h), Ok(l)) = (
+                    usize::try_from(result.hard_clusters[[c, s]]),
+                    usize::try_from(k.labels[s]),
+                ) else {
+                    continue;
+                };
+                let frames = k
+                    .analysis
+                    .activity
+                    .index_axis(Axis(1), s)
+                    .iter()
+                    .filter(|&&v| v > 0.5)
+                    .count();
+                let j = previous.binary_search(&l).unwrap_or(0);
+                overlap[[h, j]] += frames as f64;
+            }
+        }
+        let now = self
+            .kept
+            .back()
+            .map_or(0.0, |k| self.chunk_end(k.analysis.index));
+        let mut live = vec![false; result.num_clusters()];
+        for (c, _) in self.kept.iter().enumerate().filter(|(_, k)| !k.settled) {
+            for s in 0..LOCAL_SPEAKERS {
+                if let Ok(h) = usize::try_from(result.hard_clusters[[c, s]]) {
+                    live[h] = true;
+                }
+            }
+        }
+        let settled: Vec<usize> = self
+            .kept
+            .iter()
+            .filter(|k| k.settled)
+            .flat_map(|k| k.labels)
+            .filter_map(|l| usize::try_from(l).ok())
+            .collect();
+        let clusters = Reclustering {
+            overlap: &overlap,
+            previous: &previous,
+            centroids: result.centroids.view(),
+            live: &live,
+            settled: &settled,
+        };
+        let (ids, changes) = self.registry.match_clusters(&clusters, &self.sums, now);
+        self.cluster_order = ids.clone();
+        for (c, k) in self.kept.iter_mut().enumerate().filter(|(_, k)| !k.settled) {
+            for s in 0..LOCAL_SPEAKERS {
+                k.labels[s] = usize::try_from(result.hard_clusters[[c, s]])
+                    .ok()
+                    .and_then(|h| i32::try_from(ids[h]).ok())
+                    .unwrap_or(NO_SPEAKER);
+            }
+        }
+        self.sums.clear();
+        let kept = std::mem::take(&mut self.kept);
+        kept.iter().for_each(|k| self.contribute(k, 1.0));
+        self.kept = kept;
+        for k in self.kept.iter_mut() {
+            if k.analysis.index as f64 * self.step + CHUNK_SECONDS < now - SETTLE_SECONDS {
+                k.settled = true;
+            }
+        }
+        Ok(changes)
+    }
+}
+
+fn active_speakers(a: &ChunkAnalysis) -> [bool; LOCAL_SPEAKERS] {
+    std::array::from_fn(|s| a.activity.index_axis(Axis(1), s).iter().any(|&v| v > 0.5))
+}
