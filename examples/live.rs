@@ -141,6 +141,18 @@ fn pct(c: &DerComponents) -> String {
     format!("{:.2} %", 100.0 * c.der())
 }
 
+/// DER with its parts: missed / false alarm / confusion.
+fn parts(c: &DerComponents) -> String {
+    let p = |v: f64| 100.0 * v / c.total.max(1e-9);
+    format!(
+        "{} (missed {:.1}, false alarm {:.1}, confusion {:.1})",
+        pct(c),
+        p(c.missed),
+        p(c.false_alarm),
+        p(c.confusion)
+    )
+}
+
 fn der(o: &Options) {
     let files = read_set(&o.set);
     let (mut live, mut eos, mut between) = (
@@ -339,8 +351,8 @@ fn soak(o: &Options) {
     println!(
         "\nDER over {:.1} h: live {}  EOS {}  live vs EOS {}  label switches after the first minute: {}  xRT {:.1}",
         until / 3600.0,
-        pct(&score(&truth, &l)),
-        pct(&score(&truth, &e)),
+        parts(&score(&truth, &l)),
+        parts(&score(&truth, &e)),
         pct(&score(&e, &l)),
         out.label_switches,
         out.pushed_seconds / started.elapsed().as_secs_f64()

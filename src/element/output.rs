@@ -19,9 +19,18 @@ enum Held {
 }
 
 /// Non-live streams hold a buffer until the analysis has passed its end by
-/// `latency`; should the analysis stall, it leaves anyway once this much
-/// newer audio is held.
-const STALL_LIMIT: gst::ClockTime = gst::ClockTime::from_seconds(120);
+/// `latency`; should the analysis make no progress for this long (wall
+/// clock) while newer audio waits, buffers leave anyway. A distance in
+/// stream time would not do: upstream may run minutes ahead of a busy
+/// analysis (the worker's queue holds up to 512 buffers), and its buffers
+/// must still wait for their labels.
+const STALL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// When the analysis position last moved.
+struct Progress {
+    analysed: Option<gst::ClockTime>,
+    since: std::time::Instant,
+}
 
 pub struct Output {
     pub turns: Arc<Mutex<Turns>>,
@@ -33,6 +42,7 @@ pub struct Output {
     speaker: Option<String>,
     /// Live: release by the clock (newer audio); else by analysis progress.
     pub live: bool,
+    progress: Progress,
 }
 
 fn lock(turns: &Mutex<Turns>) -> std::sync::MutexGuard<'_, Turns> {
@@ -55,12 +65,20 @@ impl Output {
             upstream_tags: None,
             speaker: None,
             live: false,
+            progress: Progress {
+                analysed: None,
+                since: std::time::Instant::now(),
+            },
         }
     }
 
     pub fn hold(&mut self, buffer: gst::Buffer, epoch: Option<u64>) {
         if let Some((_, end)) = span(&buffer) {
             self.newest_end = Some(end);
+        }
+        if self.held.is_empty() {
+            // Nothing was waiting: a stall can only start now.
+            self.progress.since = std::time::Instant::now();
         }
         self.held.push_back(Held::Buffer(buffer, epoch));
     }
@@ -93,7 +111,7 @@ impl Output {
         self.newest_end = None;
     }
 
-    fn releasable(&self, buffer: &gst::Buffer, epoch: Option<u64>) -> bool {
+    fn releasable(&mut self, buffer: &gst::Buffer, epoch: Option<u64>) -> bool {
         let (Some((_, end)), Some(newest)) = (span(buffer), self.newest_end) else {
             return true;
         };
@@ -105,7 +123,16 @@ impl Output {
             return wanted <= newest;
         }
         let analysed = epoch.and_then(|e| lock(&self.turns).analysed(e));
-        analysed.is_some_and(|a| a >= wanted) || wanted + STALL_LIMIT <= newest
+        if analysed.is_some_and(|a| a >= wanted) {
+            return true;
+        }
+        if analysed != self.progress.analysed {
+            self.progress = Progress {
+                analysed,
+                since: std::time::Instant::now(),
+            };
+        }
+        wanted <= newest && self.progress.since.elapsed() >= STALL
     }
 
     /// The next buffer that may leave, pushing the events queued before it.
