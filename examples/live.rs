@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use gstspeakrs::engine::der::{score, DerComponents, Segment};
-use sets::{looped, read_set};
+use sets::{looped, read_set, repeated, within};
 use stream::{Outcome, Spec};
 
 struct Options {
@@ -88,14 +88,7 @@ fn parse() -> Options {
 }
 
 fn clip(segments: &[Segment], until: f64) -> Vec<Segment> {
-    segments
-        .iter()
-        .filter(|s| s.start < until)
-        .map(|s| Segment {
-            end: s.end.min(until),
-            ..s.clone()
-        })
-        .collect()
+    within(segments, f64::NEG_INFINITY, until)
 }
 
 fn properties(o: &Options, threads: usize) -> String {
@@ -214,16 +207,7 @@ fn der(o: &Options) {
 
 fn looped_reference(one: &[Segment], loop_len: f64, until: f64) -> Vec<Segment> {
     let loops = (until / loop_len).ceil() as usize;
-    let all: Vec<Segment> = (0..loops)
-        .flat_map(|k| {
-            one.iter().map(move |s| Segment {
-                start: s.start + k as f64 * loop_len,
-                end: s.end + k as f64 * loop_len,
-                ..s.clone()
-            })
-        })
-        .collect();
-    clip(&all, until)
+    clip(&repeated(one, loop_len, 0..loops), until)
 }
 
 fn streams(o: &Options) {

@@ -15,6 +15,8 @@
 #[path = "common/sets.rs"]
 mod sets;
 
+use sets::{dominant, repeated, within};
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -171,40 +173,6 @@ fn segments(turns: &[Turn]) -> Vec<Segment> {
     turns.iter().map(Segment::from).collect()
 }
 
-fn within(s: &[Segment], from: f64, until: f64) -> Vec<Segment> {
-    s.iter()
-        .filter(|x| x.end > from && x.start < until)
-        .map(|x| Segment {
-            start: x.start.max(from),
-            end: x.end.min(until),
-            ..x.clone()
-        })
-        .collect()
-}
-
-/// For each reference speaker with at least `min_speech` s labelled, the
-/// label covering most of its speech.
-fn dominant(truth: &[Segment], hyp: &[Segment], min_speech: f64) -> HashMap<String, String> {
-    let mut by: HashMap<&str, HashMap<&str, f64>> = HashMap::new();
-    for r in truth {
-        for x in hyp {
-            let o = r.end.min(x.end) - r.start.max(x.start);
-            if o > 0.0 {
-                *by.entry(&r.label).or_default().entry(&x.label).or_default() += o;
-            }
-        }
-    }
-    by.into_iter()
-        .filter_map(|(r, labels)| {
-            if labels.values().sum::<f64>() < min_speech {
-                return None;
-            }
-            let best = labels.into_iter().max_by(|a, b| a.1.total_cmp(&b.1))?;
-            Some((r.to_string(), best.0.to_string()))
-        })
-        .collect()
-}
-
 /// `dominant` for each loop; a change from one loop to the next is a label switch.
 fn dominant_labels(
     truth: &[Segment],
@@ -250,15 +218,7 @@ fn main() {
     let mut clusterings: BTreeMap<usize, (usize, f64, f64)> = BTreeMap::new();
     let (mut merges, mut splits) = (0usize, 0usize);
     let (mut window_dominant, mut window_switches) = (HashMap::<String, String>::new(), 0usize);
-    let looped_truth: Vec<Segment> = (0..loops)
-        .flat_map(|k| {
-            reference.iter().map(move |s| Segment {
-                start: s.start + k as f64 * loop_len,
-                end: s.end + k as f64 * loop_len,
-                ..s.clone()
-            })
-        })
-        .collect();
+    let truth = repeated(&reference, loop_len, 0..loops);
     let started = Instant::now();
     for k in 0..loops {
         for c in &chunks {
@@ -284,13 +244,17 @@ fn main() {
             if u.reclustered {
                 // The live benchmark's counter: each reference speaker's
                 // most-used label within the reported turns (the horizon).
-                let reported: Vec<Segment> = u.finalized.iter().chain(&u.provisional).map(Segment::from).collect();
+                let reported: Vec<Segment> = u
+                    .finalized
+                    .iter()
+                    .chain(&u.provisional)
+                    .map(Segment::from)
+                    .collect();
                 if let (Some(from), Some(to)) = (
                     reported.iter().map(|t| t.start).reduce(f64::min),
                     reported.iter().map(|t| t.end).reduce(f64::max),
                 ) {
-                    let truth = within(&looped_truth, from, to);
-                    let now = dominant(&truth, &reported, 5.0);
+                    let now = dominant(&within(&truth, from, to), &reported, 5.0);
                     for (speaker, label) in &now {
                         let before = window_dominant.insert(speaker.clone(), label.clone());
                         if until > 60.0 && before.is_some_and(|b| b != *label) {
@@ -324,15 +288,6 @@ fn main() {
     let finished = online.finish(duration, &pipeline).expect("finish");
     let wall = started.elapsed().as_secs_f64();
     println!("label changes reported: {merges} merges, {splits} splits; switches of the most-used label within the horizon (the live benchmark's counter): {window_switches}");
-    let truth: Vec<Segment> = (0..loops)
-        .flat_map(|k| {
-            reference.iter().map(move |s| Segment {
-                start: s.start + k as f64 * loop_len,
-                end: s.end + k as f64 * loop_len,
-                ..s.clone()
-            })
-        })
-        .collect();
     let (live, eos) = (segments(&live), segments(&finished));
     println!(
         "replayed {:.1} h ({loops} loops of {:.0} s, step {} s, interval {} s, horizon {} s) in {wall:.0} s",

@@ -2,6 +2,8 @@
 //! the benchmarks read them. Each benchmark uses a part of this.
 #![allow(dead_code)]
 
+use std::collections::HashMap;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use gstspeakrs::engine::der::Segment;
@@ -85,4 +87,54 @@ pub fn looped(files: &[File]) -> (Vec<i16>, Vec<Segment>) {
         audio.extend_from_slice(&f.audio);
     }
     (audio, reference)
+}
+
+/// The reference of one loop, repeated for loops `loops` (loop k shifted by
+/// `k · loop_len`).
+pub fn repeated(one: &[Segment], loop_len: f64, loops: Range<usize>) -> Vec<Segment> {
+    loops
+        .flat_map(|k| {
+            one.iter().map(move |s| Segment {
+                start: s.start + k as f64 * loop_len,
+                end: s.end + k as f64 * loop_len,
+                ..s.clone()
+            })
+        })
+        .collect()
+}
+
+/// The parts of `segments` within `[from, until)`.
+pub fn within(segments: &[Segment], from: f64, until: f64) -> Vec<Segment> {
+    segments
+        .iter()
+        .filter(|x| x.end > from && x.start < until)
+        .map(|x| Segment {
+            start: x.start.max(from),
+            end: x.end.min(until),
+            ..x.clone()
+        })
+        .collect()
+}
+
+/// For each reference speaker with at least `min_speech` s labelled in
+/// `hyp`, the label covering most of its speech.
+pub fn dominant(truth: &[Segment], hyp: &[Segment], min_speech: f64) -> HashMap<String, String> {
+    let mut by: HashMap<&str, HashMap<&str, f64>> = HashMap::new();
+    for r in truth {
+        for x in hyp {
+            let o = r.end.min(x.end) - r.start.max(x.start);
+            if o > 0.0 {
+                *by.entry(&r.label).or_default().entry(&x.label).or_default() += o;
+            }
+        }
+    }
+    by.into_iter()
+        .filter_map(|(r, labels)| {
+            if labels.values().sum::<f64>() < min_speech {
+                return None;
+            }
+            let best = labels.into_iter().max_by(|a, b| a.1.total_cmp(&b.1))?;
+            Some((r.to_string(), best.0.to_string()))
+        })
+        .collect()
 }

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use gst::prelude::*;
 use gstspeakrs::engine::der::Segment;
 
+use super::sets::{dominant, repeated};
+
 pub struct Spec {
     /// One loop of audio and its reference (speaker labels global across loops).
     pub audio: Arc<Vec<i16>>,
@@ -110,35 +112,13 @@ fn count_switches(
     ) else {
         return;
     };
-    let mut by_speaker: std::collections::HashMap<&str, std::collections::HashMap<&str, f64>> =
-        Default::default();
-    let first_loop = (from / loop_len).floor() as i64;
-    let last_loop = (to / loop_len).floor() as i64;
-    for k in first_loop..=last_loop {
-        for r in reference {
-            let (rs, re) = (r.start + k as f64 * loop_len, r.end + k as f64 * loop_len);
-            for t in turns {
-                let overlap = re.min(t.end) - rs.max(t.start);
-                if overlap > 0.0 {
-                    *by_speaker
-                        .entry(&r.label)
-                        .or_default()
-                        .entry(&t.label)
-                        .or_default() += overlap;
-                }
-            }
-        }
-    }
-    for (speaker, labels) in by_speaker {
-        let total: f64 = labels.values().sum();
-        let Some((label, _)) = labels.iter().max_by(|a, b| a.1.total_cmp(b.1)) else {
-            continue;
-        };
-        if total < 5.0 {
-            continue; // too little of this speaker in the horizon to judge
-        }
-        let previous = c.dominant.insert(speaker.to_string(), label.to_string());
-        if previous.is_some_and(|p| p != *label) && now > 60.0 {
+    let first_loop = (from / loop_len).floor() as usize;
+    let last_loop = (to / loop_len).floor() as usize;
+    let truth = repeated(reference, loop_len, first_loop..last_loop + 1);
+    // Speakers with under 5 s in the horizon are too little to judge.
+    for (speaker, label) in dominant(&truth, turns, 5.0) {
+        let previous = c.dominant.insert(speaker, label.clone());
+        if previous.is_some_and(|p| p != label) && now > 60.0 {
             c.outcome.label_switches += 1;
         }
     }
