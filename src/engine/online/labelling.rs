@@ -8,7 +8,7 @@ use super::{fail, Kept, Online, NEW_SPEAKER_SIMILARITY, SETTLE_SECONDS};
 use crate::engine::analysis::{binarized, embeddings, ChunkAnalysis};
 use crate::engine::assign::{constrained_assignment, NO_SPEAKER};
 use crate::engine::clustering::cluster;
-use crate::engine::config::{CHUNK_SECONDS, LOCAL_SPEAKERS};
+use crate::engine::config::LOCAL_SPEAKERS;
 use crate::engine::pipeline::Pipeline;
 use crate::engine::registry::{cosine, LabelChange, Reclustering};
 use crate::models::ModelError;
@@ -152,9 +152,9 @@ impl Online {
         let kept = std::mem::take(&mut self.kept);
         kept.iter().for_each(|k| self.contribute(k, 1.0));
         self.kept = kept;
-        for k in self.kept.iter_mut() {
-            if k.analysis.index as f64 * self.step + CHUNK_SECONDS < now - SETTLE_SECONDS {
-                k.settled = true;
+        for i in 0..self.kept.len() {
+            if self.chunk_end(self.kept[i].analysis.index) < now - SETTLE_SECONDS {
+                self.kept[i].settled = true;
             }
         }
         Ok(changes)

@@ -44,7 +44,7 @@ impl Registry {
         // label it overlaps most and takes no part in the matching.
         let mut contested = overlap.clone();
         for c in (0..k).filter(|&c| !live[c]) {
-            label[c] = best_column(overlap, c).map(|j| previous[j]);
+            label[c] = best_column(overlap, c, |_| true).map(|j| previous[j]);
             contested.row_mut(c).fill(0.0);
         }
         let tentative: Vec<bool> = previous.iter().map(|&id| self.is_tentative(id)).collect();
@@ -84,10 +84,8 @@ impl Registry {
                 None if !live[cluster] => usize::MAX,
                 None => {
                     let new = self.new_speaker(now);
-                    let from = (0..previous.len())
-                        .filter(|&j| !tentative[j] && overlap[[cluster, j]] > 0.0)
-                        .max_by(|&a, &b| overlap[[cluster, a]].total_cmp(&overlap[[cluster, b]]))
-                        .map(|j| previous[j]);
+                    let from =
+                        best_column(overlap, cluster, |j| !tentative[j]).map(|j| previous[j]);
                     if let Some(from) = from {
                         changes.push(LabelChange::Split { from, new });
                     }
@@ -163,9 +161,10 @@ fn one_to_one(scores: &Array2<f64>) -> Vec<(usize, usize)> {
     pairs.into_iter().filter(|&(r, c)| w(r, c) > 0).collect()
 }
 
-fn best_column(scores: &Array2<f64>, row: usize) -> Option<usize> {
+/// The column among `keep` with the highest positive score in `row`.
+fn best_column(scores: &Array2<f64>, row: usize, keep: impl Fn(usize) -> bool) -> Option<usize> {
     (0..scores.ncols())
-        .filter(|&c| scores[[row, c]] > 0.0)
+        .filter(|&c| keep(c) && scores[[row, c]] > 0.0)
         .max_by(|&a, &b| scores[[row, a]].total_cmp(&scores[[row, b]]))
 }
 
