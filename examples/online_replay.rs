@@ -220,6 +220,7 @@ fn main() {
     let (mut window_dominant, mut window_switches) = (HashMap::<String, String>::new(), 0usize);
     let truth = repeated(&reference, loop_len, 0..loops);
     let started = Instant::now();
+    let mut last_reported: Vec<Segment> = Vec::new();
     for k in 0..loops {
         for c in &chunks {
             let index = k * per_loop + c.index;
@@ -257,11 +258,36 @@ fn main() {
                     let now = dominant(&within(&truth, from, to), &reported, 5.0);
                     for (speaker, label) in &now {
                         let before = window_dominant.insert(speaker.clone(), label.clone());
-                        if until > 60.0 && before.is_some_and(|b| b != *label) {
+                        if until > 60.0 && before.as_ref().is_some_and(|b| b != label) {
                             window_switches += 1;
+                            if std::env::var_os("TUNE_TRACE").is_some() {
+                                let spread = |hyp: &[Segment]| {
+                                    let mut by: BTreeMap<String, f64> = BTreeMap::new();
+                                    for r in within(&truth, from, to)
+                                        .iter()
+                                        .filter(|r| &r.label == speaker)
+                                    {
+                                        for x in hyp {
+                                            let o = r.end.min(x.end) - r.start.max(x.start);
+                                            if o > 0.0 {
+                                                *by.entry(x.label.clone()).or_default() += o;
+                                            }
+                                        }
+                                    }
+                                    by.into_iter()
+                                        .map(|(l, t)| format!("{l}:{t:.0}"))
+                                        .collect::<Vec<_>>()
+                                        .join(" ")
+                                };
+                                eprintln!(
+                                    "wswitch {until:.0} {speaker}: {:?} -> {label} {:?} now [{}] before [{}]",
+                                    before, u.changes, spread(&reported), spread(&last_reported)
+                                );
+                            }
                         }
                     }
                 }
+                last_reported = reported;
                 let e = clusterings.entry((until / 3600.0) as usize).or_default();
                 e.0 += 1;
                 e.1 += u.clustering_seconds;

@@ -4,13 +4,13 @@
 
 use ndarray::{Array2, Axis};
 
-use super::{fail, Kept, Online, NEW_SPEAKER_SIMILARITY, SETTLE_SECONDS};
+use super::{fail, Kept, Online, SETTLE_SECONDS};
 use crate::engine::analysis::{binarized, embeddings, ChunkAnalysis};
 use crate::engine::assign::{constrained_assignment, NO_SPEAKER};
 use crate::engine::clustering::cluster;
 use crate::engine::config::LOCAL_SPEAKERS;
 use crate::engine::pipeline::Pipeline;
-use crate::engine::registry::{cosine, LabelChange, Reclustering};
+use crate::engine::registry::{LabelChange, Reclustering};
 use crate::models::ModelError;
 
 impl Online {
@@ -21,21 +21,24 @@ impl Online {
         let active = active_speakers(&kept.analysis);
         let usable = |s: usize| active[s] && e.row(s).iter().all(|v| v.is_finite());
         let models = self.registry.models(&self.sums);
-        let scores = Array2::from_shape_fn((LOCAL_SPEAKERS, models.len()), |(s, j)| {
-            if usable(s) {
-                cosine(e.row(s), &models[j].1)
-            } else {
-                f64::NAN
-            }
+        let features = &kept.voice;
+        let scores = Array2::from_shape_fn((LOCAL_SPEAKERS, models.len()), |(s, j)| match features
+            .row(s)
+            .as_slice()
+        {
+            Some(f) if usable(s) => self.voice.score(f, 1.0, &models[j].mean, models[j].weight),
+            _ => f64::NAN,
         });
         let assigned = constrained_assignment(scores.view());
         let now = self.chunk_end(kept.analysis.index);
         for s in (0..LOCAL_SPEAKERS).filter(|&s| usable(s)) {
             let best = usize::try_from(assigned[s])
                 .ok()
-                .map(|j| (models[j].0, scores[[s, j]]));
+                .map(|j| (models[j].id, scores[[s, j]]));
             labels[s] = match best {
-                Some((id, sim)) if sim >= NEW_SPEAKER_SIMILARITY || !kept.clean[s] => id as i32,
+                Some((id, sim)) if sim >= self.voice.new_speaker_bar() || !kept.clean[s] => {
+                    id as i32
+                }
                 _ if kept.clean[s] => self.registry.new_tentative_speaker(now) as i32,
                 _ => NO_SPEAKER,
             };
@@ -53,15 +56,13 @@ impl Online {
             let (Ok(id), true) = (usize::try_from(kept.labels[s]), kept.clean[s]) else {
                 continue;
             };
-            let e = kept.analysis.embeddings.row(s);
+            let e = kept.voice.row(s);
             let (sum, weight) = self
                 .sums
                 .entry(id)
                 .or_insert_with(|| (vec![0.0; e.len()], 0.0));
             if sum.len() == e.len() {
-                sum.iter_mut()
-                    .zip(e)
-                    .for_each(|(a, &v)| *a += sign * v as f64);
+                sum.iter_mut().zip(e).for_each(|(a, &v)| *a += sign * v);
                 *weight += sign;
             }
         }
@@ -131,10 +132,30 @@ impl Online {
             .flat_map(|k| k.labels)
             .filter_map(|l| usize::try_from(l).ok())
             .collect();
+        let mut voices = vec![(Vec::new(), 0.0); result.num_clusters()];
+        for (c, k) in self.kept.iter().enumerate() {
+            for s in (0..LOCAL_SPEAKERS).filter(|&s| k.clean[s]) {
+                let Ok(h) = usize::try_from(result.hard_clusters[[c, s]]) else {
+                    continue;
+                };
+                let (sum, n): &mut (Vec<f64>, f64) = &mut voices[h];
+                let f = k.voice.row(s);
+                if sum.len() != f.len() {
+                    *sum = vec![0.0; f.len()];
+                    *n = 0.0;
+                }
+                sum.iter_mut().zip(f).for_each(|(a, &v)| *a += v);
+                *n += 1.0;
+            }
+        }
+        for (sum, n) in &mut voices {
+            sum.iter_mut().for_each(|v| *v /= n.max(1.0));
+        }
         let clusters = Reclustering {
             overlap: &overlap,
             previous: &previous,
-            centroids: result.centroids.view(),
+            voices: &voices,
+            voice: &self.voice,
             live: &live,
             settled: &settled,
         };

@@ -28,16 +28,9 @@ use super::clustering::ClusteringConfig;
 use super::config::{CHUNK_SECONDS, LOCAL_SPEAKERS};
 use super::pipeline::Pipeline;
 use super::reconstruct::Turn;
-use super::registry::{HorizonSums, LabelChange, Registry};
+use super::registry::{HorizonSums, LabelChange, Registry, Voice};
 use crate::models::ModelError;
 
-/// Cosine similarity to the best-matching speaker below which a clean
-/// embedding is taken for a new person (between re-clusterings). One
-/// chunk's CAM++ embedding scores about 0.9 against its own speaker's
-/// model and rarely above 0.65 against another's; a lower bar lets a
-/// newcomer (or a returning speaker) take a wrong label that the overlap
-/// matching of the next re-clustering then keeps.
-pub const NEW_SPEAKER_SIMILARITY: f64 = 0.7;
 /// Chunks this far (s) behind the analysed audio keep their labels: later
 /// re-clusterings still learn from them but no longer relabel them, so a
 /// speaker thinning out at the horizon's old end is not merged away.
@@ -85,6 +78,8 @@ pub struct Update {
 
 struct Kept {
     analysis: ChunkAnalysis,
+    /// Voice features of the local speakers' embeddings (`Voice::features`).
+    voice: ndarray::Array2<f64>,
     labels: [i32; LOCAL_SPEAKERS],
     /// Clean enough to train the clustering (and a speaker's model).
     clean: [bool; LOCAL_SPEAKERS],
@@ -100,6 +95,7 @@ pub struct Online {
     kept: VecDeque<Kept>,
     dimension: usize,
     registry: Registry,
+    voice: Voice,
     sums: HorizonSums,
     final_until: f64,
     finalized: Vec<Turn>,
@@ -126,6 +122,7 @@ impl Online {
             kept: VecDeque::new(),
             dimension: 0,
             registry,
+            voice: Voice::new(pipeline.plda.clone()),
             sums: HorizonSums::new(),
             final_until: 0.0,
             finalized: Vec::new(),
@@ -150,7 +147,7 @@ impl Online {
     fn archive(&mut self, k: &Kept) {
         for s in (0..LOCAL_SPEAKERS).filter(|&s| k.clean[s]) {
             if let Ok(id) = usize::try_from(k.labels[s]) {
-                self.registry.archive(id, k.analysis.embeddings.row(s));
+                self.registry.archive(id, k.voice.row(s));
             }
         }
     }
@@ -184,8 +181,10 @@ impl Online {
                 self.dimension = analysis.embeddings.ncols();
             }
             let clean = clean_speakers(&analysis, self.clustering.min_active_ratio);
+            let voice = self.voice.features(analysis.embeddings.view());
             let mut kept = Kept {
                 analysis,
+                voice,
                 labels: [NO_SPEAKER; LOCAL_SPEAKERS],
                 clean,
                 settled: false,

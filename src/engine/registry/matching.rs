@@ -1,10 +1,10 @@
 //! Naming the clusters of one re-clustering with the registry's labels
 //! (the order of the steps is in the registry's module documentation).
 
-use ndarray::{Array2, ArrayView2};
+use ndarray::Array2;
 use pathfinding::prelude::{kuhn_munkres, Matrix};
 
-use super::{cosine, HorizonSums, LabelChange, Registry, RETURNING_SIMILARITY};
+use super::{HorizonSums, LabelChange, Registry, Voice};
 
 /// What one re-clustering of the horizon found, seen against the labels
 /// the horizon carried.
@@ -12,8 +12,9 @@ pub struct Reclustering<'a> {
     /// `[cluster][j]`: frames the cluster shares with label `previous[j]`.
     pub overlap: &'a Array2<f64>,
     pub previous: &'a [usize],
-    /// `[cluster, D]`.
-    pub centroids: ArrayView2<'a, f32>,
+    /// `[cluster]`: mean voice features of its clean members, and their count.
+    pub voices: &'a [(Vec<f64>, f64)],
+    pub voice: &'a Voice,
     /// Per cluster: has a member in a chunk not yet settled. Only such
     /// clusters can relabel anything.
     pub live: &'a [bool],
@@ -34,11 +35,12 @@ impl Registry {
         let Reclustering {
             overlap,
             previous,
-            centroids,
+            voices,
+            voice,
             live,
             settled,
         } = *r;
-        let k = centroids.nrows();
+        let k = voices.len();
         let mut label: Vec<Option<usize>> = vec![None; k];
         // A cluster of settled chunks alone relabels nothing: it keeps the
         // label it overlaps most and takes no part in the matching.
@@ -54,25 +56,28 @@ impl Registry {
         }
         // 2. Returning speakers: those absent from the horizon. A cluster
         // holding only a guessed (tentative) label may be one of them too.
-        let absent: Vec<(usize, Vec<f64>)> = self
+        let absent: Vec<super::Model> = self
             .models(horizon)
             .into_iter()
-            .filter(|(id, _)| !label.contains(&Some(*id)) && !self.is_tentative(*id))
+            .filter(|m| !label.contains(&Some(m.id)) && !self.is_tentative(m.id))
             .collect();
         let open: Vec<usize> = (0..k)
             .filter(|&c| live[c] && label[c].is_none_or(|id| self.is_tentative(id)))
             .collect();
         if !absent.is_empty() && !open.is_empty() {
+            let bar = voice.returning_bar();
             let sim = Array2::from_shape_fn((open.len(), absent.len()), |(i, j)| {
-                let s = cosine(centroids.row(open[i]), &absent[j].1);
-                if s >= RETURNING_SIMILARITY {
-                    s
+                let (mean, n) = &voices[open[i]];
+                let s = voice.score(mean, *n, &absent[j].mean, absent[j].weight);
+                // Kuhn–Munkres takes positive weights: the margin over the bar.
+                if s >= bar {
+                    s - bar + 1e-3
                 } else {
                     0.0
                 }
             });
             for (i, j) in one_to_one(&sim) {
-                label[open[i]] = Some(absent[j].0);
+                label[open[i]] = Some(absent[j].id);
             }
         }
         // 3. New speakers; a cluster cut out of a labelled one is a split.
@@ -173,6 +178,15 @@ mod tests {
     use super::*;
     use ndarray::array;
 
+    /// Cluster voices for the cosine space: each centroid as one embedding.
+    fn voices(centroids: &Array2<f32>) -> Vec<(Vec<f64>, f64)> {
+        centroids
+            .rows()
+            .into_iter()
+            .map(|r| (r.iter().map(|&v| v as f64).collect(), 1.0))
+            .collect()
+    }
+
     fn all_live(
         r: &mut Registry,
         overlap: &Array2<f64>,
@@ -181,10 +195,12 @@ mod tests {
         horizon: &HorizonSums,
     ) -> (Vec<usize>, Vec<LabelChange>) {
         let live = vec![true; centroids.nrows()];
+        let voices = voices(centroids);
         let clusters = Reclustering {
             overlap,
             previous,
-            centroids: centroids.view(),
+            voices: &voices,
+            voice: &Voice::Cosine,
             live: &live,
             settled: &[],
         };
@@ -208,7 +224,7 @@ mod tests {
     fn merges_splits_and_returning_speakers_are_named() {
         let mut r = Registry::default();
         let (a, b, gone) = (r.new_speaker(0.0), r.new_speaker(0.0), r.new_speaker(0.0));
-        r.archive(gone, array![0.0f32, 0.0, 1.0].view());
+        r.archive(gone, array![0.0, 0.0, 1.0].view());
         // Cluster 0 holds all of a and b (merge); cluster 1 is cut out of
         // a (split); cluster 2 sounds like the absent speaker.
         let overlap = array![[50.0, 40.0], [10.0, 0.0], [0.0, 0.0]];
@@ -271,7 +287,8 @@ mod tests {
         let clusters = Reclustering {
             overlap: &overlap,
             previous: &[a, guess],
-            centroids: centroids.view(),
+            voices: &voices(&centroids),
+            voice: &Voice::Cosine,
             live: &live,
             settled: &[a],
         };

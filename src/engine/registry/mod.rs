@@ -6,9 +6,9 @@
 //!    pairs carried before (one-to-one, Kuhn–Munkres on shared frames);
 //! 2. by voice: a cluster without overlap, or holding only a label guessed
 //!    since the last re-clustering, takes the most similar absent
-//!    speaker's label when the centroids' cosine similarity reaches
-//!    `RETURNING_SIMILARITY` (a speaker whose earlier turns left the
-//!    horizon, or who was merged away);
+//!    speaker's label when their voices score above `Voice::returning_bar`
+//!    (a speaker whose earlier turns left the horizon, or who was merged
+//!    away);
 //! 3. otherwise it is a new speaker with a new label.
 //!
 //! Speakers whose frames all went to another label are reported merged but
@@ -17,17 +17,13 @@
 //! that no re-clustering confirmed come and go without a report.
 
 mod matching;
+mod voice;
 
 pub use matching::Reclustering;
+pub use voice::{cosine, Voice};
 
 use ndarray::ArrayView1;
 
-/// Cosine similarity between a new cluster's centroid and an absent
-/// speaker's model above which the speaker is taken to have returned.
-/// CAM++ centroids of two halves of one speaker's speech (sim-dev, 49
-/// speakers) scored 0.79–0.99; of different speakers at most 0.65, 99 % of
-/// pairs below 0.59.
-pub const RETURNING_SIMILARITY: f64 = 0.6;
 /// The archived model of a speaker weighs at most this many embeddings, so
 /// that it follows a voice over days instead of freezing.
 const MAX_ARCHIVED_WEIGHT: f64 = 500.0;
@@ -119,8 +115,9 @@ impl Registry {
         }
     }
 
-    /// Adds an embedding leaving the horizon to its speaker's long-term model.
-    pub fn archive(&mut self, id: usize, embedding: ArrayView1<f32>) {
+    /// Adds the voice features of an embedding leaving the horizon to its
+    /// speaker's long-term model.
+    pub fn archive(&mut self, id: usize, embedding: ArrayView1<f64>) {
         let Some(s) = self.get_mut(id) else { return };
         if s.archived.len() != embedding.len() {
             s.archived = vec![0.0; embedding.len()];
@@ -134,7 +131,7 @@ impl Registry {
         s.archived
             .iter_mut()
             .zip(embedding)
-            .for_each(|(a, &e)| *a += e as f64);
+            .for_each(|(a, &e)| *a += e);
         s.weight += 1.0;
     }
 
@@ -176,9 +173,9 @@ impl Registry {
         }
     }
 
-    /// Voice models `(id, centroid)` of the speakers not retired: archived
-    /// embeddings plus those in the horizon.
-    pub fn models(&self, horizon: &HorizonSums) -> Vec<(usize, Vec<f64>)> {
+    /// Voice models of the speakers not retired: archived features plus
+    /// those in the horizon.
+    pub fn models(&self, horizon: &HorizonSums) -> Vec<Model> {
         let mut out = Vec::new();
         for s in self.speakers.iter().filter(|s| !s.retired) {
             let (mut sum, mut weight) = (s.archived.clone(), s.weight);
@@ -191,24 +188,21 @@ impl Registry {
                 weight += w;
             }
             if weight > 0.0 {
-                out.push((s.id, sum.into_iter().map(|v| v / weight).collect()));
+                out.push(Model {
+                    id: s.id,
+                    mean: sum.into_iter().map(|v| v / weight).collect(),
+                    weight,
+                });
             }
         }
         out
     }
 }
 
-pub fn cosine(a: ArrayView1<f32>, b: &[f64]) -> f64 {
-    let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
-    for (&x, &y) in a.iter().zip(b) {
-        let x = x as f64;
-        ab += x * y;
-        aa += x * x;
-        bb += y * y;
-    }
-    if aa > 0.0 && bb > 0.0 {
-        ab / (aa.sqrt() * bb.sqrt())
-    } else {
-        0.0
-    }
+/// A speaker's voice: the mean of its features and how many went in.
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub id: usize,
+    pub mean: Vec<f64>,
+    pub weight: f64,
 }
