@@ -9,6 +9,10 @@
 //!     cargo run --release --example online_replay -- --set ../shared/eval/sim-dev
 //!         [--hours 6] [--step 2] [--interval 30] [--horizon 600] [--latency 10]
 //!
+//! `TUNE_TRACE=1` also prints every label change, every switch the live
+//! benchmark's counter would count (with the speaker's seconds under each
+//! label before and after) and each loop's DER.
+//!
 //! It replays the engine alone: the element's run of the same (`live soak`)
 //! adds inference and GStreamer and takes the stream's own time.
 
@@ -173,6 +177,23 @@ fn segments(turns: &[Turn]) -> Vec<Segment> {
     turns.iter().map(Segment::from).collect()
 }
 
+/// Seconds of `speaker`'s reference speech under each label of `hyp`.
+fn label_spread(truth: &[Segment], speaker: &str, hyp: &[Segment]) -> String {
+    let mut by: BTreeMap<&str, f64> = BTreeMap::new();
+    for r in truth.iter().filter(|r| r.label == speaker) {
+        for x in hyp {
+            let o = r.end.min(x.end) - r.start.max(x.start);
+            if o > 0.0 {
+                *by.entry(&x.label).or_default() += o;
+            }
+        }
+    }
+    by.into_iter()
+        .map(|(l, t)| format!("{l}:{t:.0}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// `dominant` for each loop; a change from one loop to the next is a label switch.
 fn dominant_labels(
     truth: &[Segment],
@@ -219,6 +240,7 @@ fn main() {
     let (mut merges, mut splits) = (0usize, 0usize);
     let (mut window_dominant, mut window_switches) = (HashMap::<String, String>::new(), 0usize);
     let truth = repeated(&reference, loop_len, 0..loops);
+    let trace = std::env::var_os("TUNE_TRACE").is_some();
     let started = Instant::now();
     let mut last_reported: Vec<Segment> = Vec::new();
     for k in 0..loops {
@@ -230,7 +252,7 @@ fn main() {
             let Some(u) = online.add(vec![a], until, &pipeline).expect("add") else {
                 continue;
             };
-            if std::env::var_os("TUNE_TRACE").is_some() && !u.changes.is_empty() {
+            if trace && !u.changes.is_empty() {
                 eprintln!(
                     "{until:.0} kept-speakers {} {:?}",
                     u.active_speakers, u.changes
@@ -260,28 +282,13 @@ fn main() {
                         let before = window_dominant.insert(speaker.clone(), label.clone());
                         if until > 60.0 && before.as_ref().is_some_and(|b| b != label) {
                             window_switches += 1;
-                            if std::env::var_os("TUNE_TRACE").is_some() {
-                                let spread = |hyp: &[Segment]| {
-                                    let mut by: BTreeMap<String, f64> = BTreeMap::new();
-                                    for r in within(&truth, from, to)
-                                        .iter()
-                                        .filter(|r| &r.label == speaker)
-                                    {
-                                        for x in hyp {
-                                            let o = r.end.min(x.end) - r.start.max(x.start);
-                                            if o > 0.0 {
-                                                *by.entry(x.label.clone()).or_default() += o;
-                                            }
-                                        }
-                                    }
-                                    by.into_iter()
-                                        .map(|(l, t)| format!("{l}:{t:.0}"))
-                                        .collect::<Vec<_>>()
-                                        .join(" ")
-                                };
+                            if trace {
+                                let truth = within(&truth, from, to);
                                 eprintln!(
-                                    "wswitch {until:.0} {speaker}: {:?} -> {label} {:?} now [{}] before [{}]",
-                                    before, u.changes, spread(&reported), spread(&last_reported)
+                                    "wswitch {until:.0} {speaker}: {before:?} -> {label} {:?} now [{}] before [{}]",
+                                    u.changes,
+                                    label_spread(&truth, speaker, &reported),
+                                    label_spread(&truth, speaker, &last_reported)
                                 );
                             }
                         }
@@ -349,7 +356,7 @@ fn main() {
             1e3 * max
         );
     }
-    if std::env::var_os("TUNE_TRACE").is_some() {
+    if trace {
         for k in 0..loops {
             let (from, until) = (k as f64 * loop_len, (k + 1) as f64 * loop_len);
             let t = within(&truth, from, until);
@@ -367,7 +374,7 @@ fn main() {
         for (speaker, label) in &pair[1] {
             if let Some(old) = pair[0].get(speaker).filter(|l| *l != label) {
                 switches += 1;
-                if std::env::var_os("TUNE_TRACE").is_some() {
+                if trace {
                     let owners: Vec<&String> = pair[0]
                         .iter()
                         .filter(|(_, l)| *l == label)

@@ -3,7 +3,7 @@
 //! and when to re-cluster.
 //!
 //! - A new chunk's speakers are assigned to the known speakers at once
-//!   (one-to-one, cosine to the speakers' models); a clean embedding that
+//!   (one-to-one, scored by `registry::Voice`); a clean embedding that
 //!   matches nobody starts a tentative speaker. Its turns are known right
 //!   away (`labelling.rs`).
 //! - Every `cluster_interval` the horizon is re-clustered (PLDA + VBx) and

@@ -20,7 +20,7 @@ mod matching;
 mod voice;
 
 pub use matching::Reclustering;
-pub use voice::{cosine, Voice};
+pub use voice::Voice;
 
 use ndarray::ArrayView1;
 
