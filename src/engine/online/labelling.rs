@@ -2,7 +2,7 @@
 //! new chunk, the horizon's embedding sums, and the re-clustering that
 //! names the clusters with the registry's labels.
 
-use ndarray::{Array2, Axis};
+use ndarray::{Array2, ArrayView1, ArrayView2, Axis};
 
 use super::{fail, Kept, Online, SETTLE_SECONDS};
 use crate::engine::analysis::{binarized, embeddings, ChunkAnalysis};
@@ -56,15 +56,8 @@ impl Online {
             let (Ok(id), true) = (usize::try_from(kept.labels[s]), kept.clean[s]) else {
                 continue;
             };
-            let e = kept.voice.row(s);
-            let (sum, weight) = self
-                .sums
-                .entry(id)
-                .or_insert_with(|| (vec![0.0; e.len()], 0.0));
-            if sum.len() == e.len() {
-                sum.iter_mut().zip(e).for_each(|(a, &v)| *a += sign * v);
-                *weight += sign;
-            }
+            let (sum, weight) = self.sums.entry(id).or_default();
+            accumulate(sum, weight, kept.voice.row(s), sign);
         }
         self.sums.retain(|_, (_, w)| *w > 0.5);
     }
@@ -132,25 +125,7 @@ impl Online {
             .flat_map(|k| k.labels)
             .filter_map(|l| usize::try_from(l).ok())
             .collect();
-        let mut voices = vec![(Vec::new(), 0.0); result.num_clusters()];
-        for (c, k) in self.kept.iter().enumerate() {
-            for s in (0..LOCAL_SPEAKERS).filter(|&s| k.clean[s]) {
-                let Ok(h) = usize::try_from(result.hard_clusters[[c, s]]) else {
-                    continue;
-                };
-                let (sum, n): &mut (Vec<f64>, f64) = &mut voices[h];
-                let f = k.voice.row(s);
-                if sum.len() != f.len() {
-                    *sum = vec![0.0; f.len()];
-                    *n = 0.0;
-                }
-                sum.iter_mut().zip(f).for_each(|(a, &v)| *a += v);
-                *n += 1.0;
-            }
-        }
-        for (sum, n) in &mut voices {
-            sum.iter_mut().for_each(|v| *v /= n.max(1.0));
-        }
+        let voices = self.cluster_voices(result.hard_clusters.view(), result.num_clusters());
         let clusters = Reclustering {
             overlap: &overlap,
             previous: &previous,
@@ -179,6 +154,39 @@ impl Online {
             }
         }
         Ok(changes)
+    }
+}
+
+impl Online {
+    /// Mean voice features and count of each cluster's clean members.
+    fn cluster_voices(&self, hard: ArrayView2<i32>, clusters: usize) -> Vec<(Vec<f64>, f64)> {
+        let mut voices = vec![(Vec::new(), 0.0); clusters];
+        for (c, k) in self.kept.iter().enumerate() {
+            for s in (0..LOCAL_SPEAKERS).filter(|&s| k.clean[s]) {
+                if let Ok(h) = usize::try_from(hard[[c, s]]) {
+                    let (sum, n) = &mut voices[h];
+                    accumulate(sum, n, k.voice.row(s), 1.0);
+                }
+            }
+        }
+        for (sum, n) in &mut voices {
+            sum.iter_mut().for_each(|v| *v /= n.max(1.0));
+        }
+        voices
+    }
+}
+
+/// Adds `sign` × `features` to a running sum and its weight (an empty sum
+/// takes the features' length).
+fn accumulate(sum: &mut Vec<f64>, weight: &mut f64, features: ArrayView1<f64>, sign: f64) {
+    if sum.is_empty() {
+        *sum = vec![0.0; features.len()];
+    }
+    if sum.len() == features.len() {
+        sum.iter_mut()
+            .zip(features)
+            .for_each(|(a, &v)| *a += sign * v);
+        *weight += sign;
     }
 }
 
