@@ -2,7 +2,7 @@
 //! new chunk, the horizon's embedding sums, and the re-clustering that
 //! names the clusters with the registry's labels.
 
-use ndarray::{Array2, ArrayView1, ArrayView2, Axis};
+use ndarray::{Array2, ArrayView2, Axis};
 
 use super::{fail, Kept, Online, SETTLE_SECONDS};
 use crate::engine::analysis::{binarized, embeddings, ChunkAnalysis};
@@ -10,7 +10,7 @@ use crate::engine::assign::{constrained_assignment, NO_SPEAKER};
 use crate::engine::clustering::cluster;
 use crate::engine::config::LOCAL_SPEAKERS;
 use crate::engine::pipeline::Pipeline;
-use crate::engine::registry::{LabelChange, Reclustering};
+use crate::engine::registry::{accumulate, LabelChange, Reclustering};
 use crate::models::ModelError;
 
 impl Online {
@@ -57,7 +57,7 @@ impl Online {
                 continue;
             };
             let (sum, weight) = self.sums.entry(id).or_default();
-            accumulate(sum, weight, kept.voice.row(s), sign);
+            accumulate(sum, weight, kept.voice.row(s).iter(), 1.0, sign);
         }
         self.sums.retain(|_, (_, w)| *w > 0.5);
     }
@@ -165,7 +165,7 @@ impl Online {
             for s in (0..LOCAL_SPEAKERS).filter(|&s| k.clean[s]) {
                 if let Ok(h) = usize::try_from(hard[[c, s]]) {
                     let (sum, n) = &mut voices[h];
-                    accumulate(sum, n, k.voice.row(s), 1.0);
+                    accumulate(sum, n, k.voice.row(s).iter(), 1.0, 1.0);
                 }
             }
         }
@@ -173,20 +173,6 @@ impl Online {
             sum.iter_mut().for_each(|v| *v /= n.max(1.0));
         }
         voices
-    }
-}
-
-/// Adds `sign` × `features` to a running sum and its weight (an empty sum
-/// takes the features' length).
-fn accumulate(sum: &mut Vec<f64>, weight: &mut f64, features: ArrayView1<f64>, sign: f64) {
-    if sum.is_empty() {
-        *sum = vec![0.0; features.len()];
-    }
-    if sum.len() == features.len() {
-        sum.iter_mut()
-            .zip(features)
-            .for_each(|(a, &v)| *a += sign * v);
-        *weight += sign;
     }
 }
 

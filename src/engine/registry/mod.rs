@@ -119,20 +119,12 @@ impl Registry {
     /// speaker's long-term model.
     pub fn archive(&mut self, id: usize, embedding: ArrayView1<f64>) {
         let Some(s) = self.get_mut(id) else { return };
-        if s.archived.len() != embedding.len() {
-            s.archived = vec![0.0; embedding.len()];
-            s.weight = 0.0;
-        }
-        if s.weight >= MAX_ARCHIVED_WEIGHT {
+        if s.weight >= MAX_ARCHIVED_WEIGHT && s.archived.len() == embedding.len() {
             let keep = (MAX_ARCHIVED_WEIGHT - 1.0) / s.weight;
             s.archived.iter_mut().for_each(|v| *v *= keep);
             s.weight *= keep;
         }
-        s.archived
-            .iter_mut()
-            .zip(embedding)
-            .for_each(|(a, &e)| *a += e);
-        s.weight += 1.0;
+        accumulate(&mut s.archived, &mut s.weight, embedding.iter(), 1.0, 1.0);
     }
 
     /// A speaker merged away by a re-clustering keeps its voice (its
@@ -143,12 +135,7 @@ impl Registry {
             return;
         };
         let Some(s) = self.get_mut(id) else { return };
-        if s.archived.len() != sum.len() {
-            s.archived = vec![0.0; sum.len()];
-            s.weight = 0.0;
-        }
-        s.archived.iter_mut().zip(sum).for_each(|(a, b)| *a += b);
-        s.weight += weight;
+        accumulate(&mut s.archived, &mut s.weight, sum.iter(), *weight, 1.0);
     }
 
     fn retire(&mut self, from: usize, into: usize) {
@@ -159,17 +146,13 @@ impl Registry {
         let weight = std::mem::take(&mut self.speakers[i].weight);
         self.speakers[i].retired = true;
         if let Some(target) = self.get_mut(into) {
-            if target.archived.len() == gone.len() {
-                target
-                    .archived
-                    .iter_mut()
-                    .zip(&gone)
-                    .for_each(|(a, g)| *a += g);
-                target.weight += weight;
-            } else if target.weight == 0.0 {
-                target.archived = gone;
-                target.weight = weight;
-            }
+            accumulate(
+                &mut target.archived,
+                &mut target.weight,
+                gone.iter(),
+                weight,
+                1.0,
+            );
         }
     }
 
@@ -180,12 +163,7 @@ impl Registry {
         for s in self.speakers.iter().filter(|s| !s.retired) {
             let (mut sum, mut weight) = (s.archived.clone(), s.weight);
             if let Some((h, w)) = horizon.get(&s.id) {
-                if sum.len() != h.len() {
-                    sum = vec![0.0; h.len()];
-                    weight = 0.0;
-                }
-                sum.iter_mut().zip(h).for_each(|(a, b)| *a += b);
-                weight += w;
+                accumulate(&mut sum, &mut weight, h.iter(), *w, 1.0);
             }
             if weight > 0.0 {
                 out.push(Model {
@@ -197,6 +175,27 @@ impl Registry {
         }
         out
     }
+}
+
+/// Adds `sign` × `values` (which weigh `weight_of_values`) to a running
+/// `sum` and its `weight`; no values add nothing, and a sum of another
+/// length (or none yet) restarts from zero.
+pub fn accumulate<'a>(
+    sum: &mut Vec<f64>,
+    weight: &mut f64,
+    values: impl ExactSizeIterator<Item = &'a f64>,
+    weight_of_values: f64,
+    sign: f64,
+) {
+    if values.len() == 0 {
+        return;
+    }
+    if sum.len() != values.len() {
+        *sum = vec![0.0; values.len()];
+        *weight = 0.0;
+    }
+    sum.iter_mut().zip(values).for_each(|(a, v)| *a += sign * v);
+    *weight += sign * weight_of_values;
 }
 
 /// A speaker's voice: the mean of its features and how many went in.
