@@ -101,6 +101,23 @@ impl Format {
             })
             .collect()
     }
+
+    /// Hands each of `buffers(audio, start, ms)` to `push`; returns where
+    /// the last one ends.
+    pub fn push_each(
+        &self,
+        audio: &[f32],
+        start: gst::ClockTime,
+        ms: u64,
+        mut push: impl FnMut(gst::Buffer),
+    ) -> gst::ClockTime {
+        let mut end = start;
+        for b in self.buffers(audio, start, ms) {
+            end = b.pts().unwrap() + b.duration().unwrap();
+            push(b);
+        }
+        end
+    }
 }
 
 pub fn eval(rel: &str) -> PathBuf {

@@ -341,12 +341,7 @@ impl Fx {
         start: gst::ClockTime,
         ms: u64,
     ) -> gst::ClockTime {
-        let mut end = start;
-        for b in f.buffers(audio, start, ms) {
-            end = b.pts().unwrap() + b.duration().unwrap();
-            self.push(b);
-        }
-        end
+        f.push_each(audio, start, ms, |b| self.push(b))
     }
 
     pub fn event(&mut self, event: gst::Event) -> bool {

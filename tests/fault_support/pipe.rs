@@ -79,12 +79,9 @@ impl Pipe {
         ms: u64,
     ) -> gst::ClockTime {
         self.caps(f);
-        let mut end = start;
-        for b in f.buffers(audio, start, ms) {
-            end = b.pts().unwrap() + b.duration().unwrap();
-            assert_eq!(self.push(b), gst::FlowReturn::Ok);
-        }
-        end
+        f.push_each(audio, start, ms, |b| {
+            assert_eq!(self.push(b), gst::FlowReturn::Ok)
+        })
     }
 
     /// Waits for EOS or an error; everything on the bus until then.
