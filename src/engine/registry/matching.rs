@@ -49,7 +49,9 @@ impl Registry {
             label[c] = best_column(overlap, c, |_| true).map(|j| previous[j]);
             contested.row_mut(c).fill(0.0);
         }
-        let tentative: Vec<bool> = previous.iter().map(|&id| self.is_tentative(id)).collect();
+        // Guesses are few: one list instead of a search of all speakers per question.
+        let guesses = self.tentative_ids();
+        let tentative: Vec<bool> = previous.iter().map(|id| guesses.contains(id)).collect();
         // 1. Overlap with the labels the horizon carried.
         for (cluster, j) in one_to_one(&contested) {
             label[cluster] = Some(previous[j]);
@@ -59,10 +61,10 @@ impl Registry {
         let absent: Vec<super::Model> = self
             .models(horizon)
             .into_iter()
-            .filter(|m| !label.contains(&Some(m.id)) && !self.is_tentative(m.id))
+            .filter(|m| !label.contains(&Some(m.id)) && !guesses.contains(&m.id))
             .collect();
         let open: Vec<usize> = (0..k)
-            .filter(|&c| live[c] && label[c].is_none_or(|id| self.is_tentative(id)))
+            .filter(|&c| live[c] && label[c].is_none_or(|id| guesses.contains(&id)))
             .collect();
         if !absent.is_empty() && !open.is_empty() {
             let bar = voice.returning_bar();

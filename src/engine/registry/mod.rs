@@ -72,8 +72,13 @@ impl Registry {
         self.add_speaker(now, true)
     }
 
-    fn is_tentative(&self, id: usize) -> bool {
-        self.speakers.iter().any(|s| s.id == id && s.tentative)
+    /// Speakers guessed and not yet confirmed.
+    fn tentative_ids(&self) -> Vec<usize> {
+        self.speakers
+            .iter()
+            .filter(|s| s.tentative)
+            .map(|s| s.id)
+            .collect()
     }
 
     fn add_speaker(&mut self, now: f64, tentative: bool) -> usize {
