@@ -125,8 +125,23 @@ impl Online {
             .flat_map(|k| k.labels)
             .filter_map(|l| usize::try_from(l).ok())
             .collect();
+        // Labels that only incremental guesses carry: the re-clustering's
+        // voice, resting on more speech, decides whether they were right.
+        let confirmed: Vec<usize> = self
+            .kept
+            .iter()
+            .filter(|k| k.confirmed)
+            .flat_map(|k| k.labels)
+            .filter_map(|l| usize::try_from(l).ok())
+            .collect();
+        let guessed: Vec<usize> = previous
+            .iter()
+            .copied()
+            .filter(|l| !confirmed.contains(l))
+            .collect();
         let voices = self.cluster_voices(result.hard_clusters.view(), result.num_clusters());
         let clusters = Reclustering {
+            guessed: &guessed,
             overlap: &overlap,
             previous: &previous,
             voices: &voices,
@@ -144,6 +159,7 @@ impl Online {
                     .unwrap_or(NO_SPEAKER);
             }
         }
+        self.kept.iter_mut().for_each(|k| k.confirmed = true);
         self.sums.clear();
         let kept = std::mem::take(&mut self.kept);
         kept.iter().for_each(|k| self.contribute(k, 1.0));

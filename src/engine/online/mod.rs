@@ -86,6 +86,8 @@ struct Kept {
     /// Labels settled: re-clusterings still learn from the chunk but no
     /// longer relabel it.
     settled: bool,
+    /// Labels set by a re-clustering rather than guessed for the chunk alone.
+    confirmed: bool,
 }
 
 pub struct Online {
@@ -188,6 +190,7 @@ impl Online {
                 labels: [NO_SPEAKER; LOCAL_SPEAKERS],
                 clean,
                 settled: false,
+                confirmed: false,
             };
             if self.live() {
                 kept.labels = self.label_incrementally(&kept);

@@ -20,6 +20,8 @@ pub struct Reclustering<'a> {
     pub live: &'a [bool],
     /// Labels that settled chunks carry: they live on there.
     pub settled: &'a [usize],
+    /// Labels that only chunks guessed since the last re-clustering carry.
+    pub guessed: &'a [usize],
 }
 
 impl Registry {
@@ -39,6 +41,7 @@ impl Registry {
             voice,
             live,
             settled,
+            guessed,
         } = *r;
         let k = voices.len();
         let mut label: Vec<Option<usize>> = vec![None; k];
@@ -57,14 +60,20 @@ impl Registry {
             label[cluster] = Some(previous[j]);
         }
         // 2. Returning speakers: those absent from the horizon. A cluster
-        // holding only a guessed (tentative) label may be one of them too.
-        let absent: Vec<super::Model> = self
-            .models(horizon)
-            .into_iter()
-            .filter(|m| !label.contains(&Some(m.id)) && !guesses.contains(&m.id))
-            .collect();
+        // whose label only guesses carry may be one of them too: its voice,
+        // resting on all its speech, weighs the guess against every absent
+        // speaker's model (without the guessed chunks in it). A cluster
+        // the voice matches to nobody keeps what it has.
         let open: Vec<usize> = (0..k)
-            .filter(|&c| live[c] && label[c].is_none_or(|id| guesses.contains(&id)))
+            .filter(|&c| live[c] && label[c].is_none_or(|id| guessed.contains(&id)))
+            .collect();
+        let held = |id: usize| (0..k).any(|c| label[c] == Some(id) && !open.contains(&c));
+        let mut proven = horizon.clone();
+        proven.retain(|id, _| !guessed.contains(id));
+        let absent: Vec<super::Model> = self
+            .models(&proven)
+            .into_iter()
+            .filter(|m| !held(m.id) && !guesses.contains(&m.id))
             .collect();
         if !absent.is_empty() && !open.is_empty() {
             let bar = voice.returning_bar();
@@ -78,7 +87,15 @@ impl Registry {
                     0.0
                 }
             });
-            for (i, j) in one_to_one(&sim) {
+            let matched = one_to_one(&sim);
+            let taken: Vec<usize> = matched.iter().map(|&(_, j)| absent[j].id).collect();
+            for &c in &open {
+                // A guess another cluster's voice took back is no label here.
+                if label[c].is_some_and(|id| taken.contains(&id)) {
+                    label[c] = None;
+                }
+            }
+            for (i, j) in matched {
                 label[open[i]] = Some(absent[j].id);
             }
         }
@@ -117,7 +134,10 @@ impl Registry {
                 .filter(|&c| overlap[[c, j]] > 0.0 && out[c] != usize::MAX)
                 .max_by(|&a, &b| overlap[[a, j]].total_cmp(&overlap[[b, j]]));
             if let Some(c) = into {
-                if tentative[j] {
+                if guessed.contains(&from) && !tentative[j] {
+                    // A known speaker guessed wrongly: the guess is
+                    // withdrawn, its voice model untouched.
+                } else if tentative[j] {
                     // A guess that no re-clustering confirmed: not worth a
                     // message, nor a place among the speakers.
                     self.retire(from, out[c]);
@@ -205,6 +225,7 @@ mod tests {
             voice: &Voice::Cosine,
             live: &live,
             settled: &[],
+            guessed: &[],
         };
         r.match_clusters(&clusters, horizon, 1.0)
     }
@@ -293,10 +314,47 @@ mod tests {
             voice: &Voice::Cosine,
             live: &live,
             settled: &[a],
+            guessed: &[guess],
         };
         let (labels, changes) = r.match_clusters(&clusters, &HorizonSums::new(), 1.0);
         assert_eq!(labels, vec![a, a]);
         assert!(changes.is_empty(), "{changes:?}");
         assert_eq!(r.labels_used(), 2, "no new label for the settled cluster");
+    }
+
+    #[test]
+    fn a_wrong_guess_of_a_known_speaker_is_withdrawn_by_voice() {
+        let mut r = Registry::default();
+        let (a, b, c) = (r.new_speaker(0.0), r.new_speaker(0.0), r.new_speaker(0.0));
+        r.archive(b, array![1.0, 0.0, 0.0].view());
+        r.archive(c, array![0.0, 1.0, 0.0].view());
+        // Only guesses carry b: chunks of a (cluster 0) and of someone who
+        // sounds like the absent c (cluster 1).
+        let mut horizon = HorizonSums::new();
+        horizon.insert(a, (vec![0.0, 0.0, 5.0], 5.0));
+        horizon.insert(b, (vec![0.0, 3.0, 0.0], 4.0));
+        let overlap = array![[90.0, 10.0], [0.0, 40.0]];
+        let centroids = array![[0.0f32, 0.0, 1.0], [0.1, 1.0, 0.0]];
+        let live = [true, true];
+        let clusters = Reclustering {
+            overlap: &overlap,
+            previous: &[a, b],
+            voices: &voices(&centroids),
+            voice: &Voice::Cosine,
+            live: &live,
+            settled: &[],
+            guessed: &[b],
+        };
+        let (labels, changes) = r.match_clusters(&clusters, &horizon, 1.0);
+        assert_eq!(labels, vec![a, c]);
+        assert!(
+            changes.is_empty(),
+            "a withdrawn guess is no merge: {changes:?}"
+        );
+        let model_b = r
+            .models(&HorizonSums::new())
+            .into_iter()
+            .find(|m| m.id == b);
+        assert_eq!(model_b.map(|m| m.mean), Some(vec![1.0, 0.0, 0.0]));
     }
 }
