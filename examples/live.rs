@@ -153,7 +153,7 @@ fn der(o: &Options) {
         DerComponents::default(),
         DerComponents::default(),
     );
-    let mut switches = 0;
+    let (mut switches, mut relabels) = (0, 0);
     for f in &files {
         let seconds = f.audio.len() as f64 / 16_000.0;
         let spec = Spec {
@@ -189,15 +189,18 @@ fn der(o: &Options) {
         eos += ce;
         between += score(&e, &l);
         switches += out.label_switches;
+        relabels += out.relabels;
     }
-    println!("| set | latency | live DER | EOS DER | live vs EOS | label switches |");
-    println!("|---|---|---|---|---|---|");
+    println!(
+        "| set | latency | live DER | EOS DER | live vs EOS | label switches | relabels of the same speech |"
+    );
+    println!("|---|---|---|---|---|---|---|");
     let name = o
         .set
         .file_name()
         .map_or("?".into(), |n| n.to_string_lossy().to_string());
     println!(
-        "| {name} | {} s | {} | {} | {} | {switches} |",
+        "| {name} | {} s | {} | {} | {} | {switches} | {relabels} |",
         o.latency,
         pct(&live),
         pct(&eos),
@@ -333,12 +336,13 @@ fn soak(o: &Options) {
     let truth = looped_reference(&reference, loop_len, until);
     let (l, e) = (clip(&out.live, until), clip(&out.eos, until));
     println!(
-        "\nDER over {:.1} h: live {}  EOS {}  live vs EOS {}  label switches after the first minute: {}  xRT {:.1}",
+        "\nDER over {:.1} h: live {}  EOS {}  live vs EOS {}  label switches after the first minute: {} (relabels of the same speech: {})  xRT {:.1}",
         until / 3600.0,
         parts(&score(&truth, &l)),
         parts(&score(&truth, &e)),
         pct(&score(&e, &l)),
         out.label_switches,
+        out.relabels,
         out.pushed_seconds / started.elapsed().as_secs_f64()
     );
 }

@@ -19,7 +19,7 @@
 #[path = "common/sets.rs"]
 mod sets;
 
-use sets::{dominant, repeated, within};
+use sets::{dominant, relabelled, repeated, within};
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -243,6 +243,7 @@ fn main() {
     let trace = std::env::var_os("TUNE_TRACE").is_some();
     let started = Instant::now();
     let mut last_reported: Vec<Segment> = Vec::new();
+    let mut relabels = 0usize;
     for k in 0..loops {
         for c in &chunks {
             let index = k * per_loop + c.index;
@@ -294,6 +295,42 @@ fn main() {
                         }
                     }
                 }
+                if until > 60.0 {
+                    let moved = relabelled(&truth, &last_reported, &reported, 5.0);
+                    if trace {
+                        for speaker in &moved {
+                            eprintln!(
+                                "relabel {until:.0} {speaker}: now [{}] before [{}]",
+                                label_spread(&truth, speaker, &reported),
+                                label_spread(&truth, speaker, &last_reported)
+                            );
+                            // Each of the speaker's reference turns in the horizon, with the labels on it before and after.
+                            let from = reported.iter().map(|t| t.start).fold(f64::MAX, f64::min);
+                            for r in truth
+                                .iter()
+                                .filter(|r| &r.label == speaker && r.end > from && r.start < until)
+                            {
+                                let on = |h: &[Segment]| {
+                                    h.iter()
+                                        .filter(|x| x.end > r.start && x.start < r.end)
+                                        .map(|x| {
+                                            format!("{}[{:.1}-{:.1}]", x.label, x.start, x.end)
+                                        })
+                                        .collect::<Vec<_>>()
+                                        .join(",")
+                                };
+                                eprintln!(
+                                    "   {:.1}-{:.1}: before {} | now {}",
+                                    r.start,
+                                    r.end,
+                                    on(&last_reported),
+                                    on(&reported)
+                                );
+                            }
+                        }
+                    }
+                    relabels += moved.len();
+                }
                 last_reported = reported;
                 let e = clusterings.entry((until / 3600.0) as usize).or_default();
                 e.0 += 1;
@@ -320,7 +357,7 @@ fn main() {
     let duration = loops as f64 * loop_len;
     let finished = online.finish(duration, &pipeline).expect("finish");
     let wall = started.elapsed().as_secs_f64();
-    println!("label changes reported: {merges} merges, {splits} splits; switches of the most-used label within the horizon (the live benchmark's counter): {window_switches}");
+    println!("label changes reported: {merges} merges, {splits} splits; switches of the most-used label within the horizon (the live benchmark's counter): {window_switches}; speakers whose shared speech a re-clustering relabelled: {relabels}");
     let (live, eos) = (segments(&live), segments(&finished));
     println!(
         "replayed {:.1} h ({loops} loops of {:.0} s, step {} s, interval {} s, horizon {} s) in {wall:.0} s",

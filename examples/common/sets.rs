@@ -138,3 +138,36 @@ pub fn dominant(truth: &[Segment], hyp: &[Segment], min_speech: f64) -> HashMap<
         })
         .collect()
 }
+
+/// Reference speakers whose most-used label changed between two reports
+/// of the same speech: both are cut to the span they share, and a speaker
+/// needs `min_speech` s labelled there in each to be judged.
+pub fn relabelled(
+    truth: &[Segment],
+    before: &[Segment],
+    after: &[Segment],
+    min_speech: f64,
+) -> Vec<String> {
+    let span = |r: &[Segment]| {
+        let from = r.iter().map(|t| t.start).reduce(f64::min)?;
+        let to = r.iter().map(|t| t.end).reduce(f64::max)?;
+        Some((from, to))
+    };
+    let (Some((b0, b1)), Some((a0, a1))) = (span(before), span(after)) else {
+        return Vec::new();
+    };
+    let (from, to) = (b0.max(a0), b1.min(a1));
+    if to <= from {
+        return Vec::new();
+    }
+    let truth = within(truth, from, to);
+    let was = dominant(&truth, &within(before, from, to), min_speech);
+    let now = dominant(&truth, &within(after, from, to), min_speech);
+    let mut out: Vec<String> = now
+        .into_iter()
+        .filter(|(speaker, label)| was.get(speaker).is_some_and(|w| w != label))
+        .map(|(speaker, _)| speaker)
+        .collect();
+    out.sort();
+    out
+}

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use gst::prelude::*;
 use gstspeakrs::engine::der::Segment;
 
-use super::sets::{dominant, repeated};
+use super::sets::{dominant, relabelled, repeated};
 
 pub struct Spec {
     /// One loop of audio and its reference (speaker labels global across loops).
@@ -36,6 +36,10 @@ pub struct Outcome {
     pub clusterings: Vec<(f64, f64)>,
     /// Label switches of a reference speaker between re-clusterings, after the first minute.
     pub label_switches: usize,
+    /// Of those, the re-clusterings that changed the label on the same
+    /// speech (`sets::relabelled`), not only which label leads as the
+    /// reported span slides.
+    pub relabels: usize,
     pub skipped_chunks: u64,
     pub pushed_seconds: f64,
 }
@@ -46,6 +50,8 @@ struct Collected {
     open: Vec<(String, f64)>,
     last_end: f64,
     dominant: std::collections::HashMap<String, String>,
+    /// The previous message's turns.
+    reported: Vec<Segment>,
 }
 
 fn seconds(t: gst::ClockTime) -> f64 {
@@ -122,6 +128,10 @@ fn count_switches(
             c.outcome.label_switches += 1;
         }
     }
+    if now > 60.0 {
+        c.outcome.relabels += relabelled(&truth, &c.reported, turns, 5.0).len();
+    }
+    c.reported = turns.to_vec();
 }
 
 pub fn run(spec: &Spec) -> Outcome {

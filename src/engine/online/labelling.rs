@@ -78,42 +78,23 @@ impl Online {
             &self.clustering,
         )
         .map_err(|e| fail("clustering", &e))?;
-        let mut previous: Vec<usize> = self
-            .kept
-            .iter()
-            .flat_map(|k| k.labels)
-            .filter_map(|l| usize::try_from(l).ok())
-            .collect();
-        previous.sort_unstable();
-        previous.dedup();
-        let mut overlap = Array2::<f64>::zeros((result.num_clusters(), previous.len()));
-        for (c, k) in self.kept.iter().enumerate() {
-            for s in 0..LOCAL_SPEAKERS {
-                let (Ok(h), Ok(l)) = (
-                    usize::try_from(result.hard_clusters[[c, s]]),
-                    usize::try_from(k.labels[s]),
-                ) else {
-                    continue;
-                };
-                let frames = k
-                    .analysis
-                    .activity
-                    .index_axis(Axis(1), s)
-                    .iter()
-                    .filter(|&&v| v > 0.5)
-                    .count();
-                let j = previous.binary_search(&l).unwrap_or(0);
-                overlap[[h, j]] += frames as f64;
-            }
-        }
+        let (previous, vbx_overlap) =
+            self.label_overlap(result.hard_clusters.view(), result.num_clusters());
+        let (hard, clusters) = self.keep_returning_speakers(
+            result.hard_clusters.view(),
+            result.num_clusters(),
+            &previous,
+            &vbx_overlap,
+        );
+        let (_, overlap) = self.label_overlap(hard.view(), clusters);
         let now = self
             .kept
             .back()
             .map_or(0.0, |k| self.chunk_end(k.analysis.index));
-        let mut live = vec![false; result.num_clusters()];
+        let mut live = vec![false; clusters];
         for (c, _) in self.kept.iter().enumerate().filter(|(_, k)| !k.settled) {
             for s in 0..LOCAL_SPEAKERS {
-                if let Ok(h) = usize::try_from(result.hard_clusters[[c, s]]) {
+                if let Ok(h) = usize::try_from(hard[[c, s]]) {
                     live[h] = true;
                 }
             }
@@ -139,7 +120,7 @@ impl Online {
             .copied()
             .filter(|l| !confirmed.contains(l))
             .collect();
-        let voices = self.cluster_voices(result.hard_clusters.view(), result.num_clusters());
+        let voices = self.cluster_voices(hard.view(), clusters);
         let clusters = Reclustering {
             guessed: &guessed,
             overlap: &overlap,
@@ -153,7 +134,7 @@ impl Online {
         self.cluster_order = ids.clone();
         for (c, k) in self.kept.iter_mut().enumerate().filter(|(_, k)| !k.settled) {
             for s in 0..LOCAL_SPEAKERS {
-                k.labels[s] = usize::try_from(result.hard_clusters[[c, s]])
+                k.labels[s] = usize::try_from(hard[[c, s]])
                     .ok()
                     .and_then(|h| i32::try_from(ids[h]).ok())
                     .unwrap_or(NO_SPEAKER);

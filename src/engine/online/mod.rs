@@ -16,6 +16,7 @@
 //!   (`turns.rs`).
 
 mod labelling;
+mod returning;
 mod turns;
 
 use turns::{cut_before, cut_from, join};

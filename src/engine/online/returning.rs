@@ -1,0 +1,140 @@
+//! Speakers VBx folds away on their return. A speaker absent from the
+//! horizon who speaks again is recognised chunk by chunk (their model
+//! rests on minutes of speech), but VBx, seeing only their first seconds in
+//! the horizon, may fold those into a present speaker's cluster; the next
+//! re-clustering, with more of their speech, separates them again, and the
+//! listener sees a label come and go. The registry's longer memory settles
+//! it: such members stay apart when their voice is closer to their own
+//! label's long-term model than to the rest of the cluster.
+
+use std::collections::BTreeMap;
+
+use ndarray::{Array2, ArrayView2, Axis};
+
+use super::Online;
+use crate::engine::config::LOCAL_SPEAKERS;
+use crate::engine::registry::{accumulate, HorizonSums};
+
+impl Online {
+    /// The labels the kept chunks carry (sorted) and, per cluster of
+    /// `hard`, the active frames it shares with each.
+    pub(super) fn label_overlap(
+        &self,
+        hard: ArrayView2<i32>,
+        clusters: usize,
+    ) -> (Vec<usize>, Array2<f64>) {
+        let mut previous: Vec<usize> = self
+            .kept
+            .iter()
+            .flat_map(|k| k.labels)
+            .filter_map(|l| usize::try_from(l).ok())
+            .collect();
+        previous.sort_unstable();
+        previous.dedup();
+        let mut overlap = Array2::<f64>::zeros((clusters, previous.len()));
+        for (c, k) in self.kept.iter().enumerate() {
+            for s in 0..LOCAL_SPEAKERS {
+                let (Ok(h), Ok(l)) = (usize::try_from(hard[[c, s]]), usize::try_from(k.labels[s]))
+                else {
+                    continue;
+                };
+                let frames = k
+                    .analysis
+                    .activity
+                    .index_axis(Axis(1), s)
+                    .iter()
+                    .filter(|&&v| v > 0.5)
+                    .count();
+                let j = previous.binary_search(&l).unwrap_or(0);
+                overlap[[h, j]] += frames as f64;
+            }
+        }
+        (previous, overlap)
+    }
+
+    /// `hard` with the members of each cluster that belong to an absent
+    /// speaker moved to a cluster of their own, and the new cluster count.
+    /// Candidates: a cluster's (unsettled) members whose label is neither
+    /// its main label nor any other cluster's, and has a long-term model.
+    pub(super) fn keep_returning_speakers(
+        &self,
+        hard: ArrayView2<i32>,
+        clusters: usize,
+        previous: &[usize],
+        overlap: &Array2<f64>,
+    ) -> (Array2<i32>, usize) {
+        let mut refined = hard.to_owned();
+        let main: Vec<Option<usize>> = (0..clusters)
+            .map(|h| {
+                (0..previous.len())
+                    .filter(|&j| overlap[[h, j]] > 0.0)
+                    .max_by(|&a, &b| overlap[[h, a]].total_cmp(&overlap[[h, b]]))
+                    .map(|j| previous[j])
+            })
+            .collect();
+        // Archived models only: the horizon's own frames are what is judged.
+        let models = self.registry.models(&HorizonSums::new());
+        let mut groups: BTreeMap<(usize, usize), Vec<(usize, usize)>> = BTreeMap::new();
+        for (c, k) in self.kept.iter().enumerate().filter(|(_, k)| !k.settled) {
+            for s in 0..LOCAL_SPEAKERS {
+                let (Ok(h), Ok(label)) =
+                    (usize::try_from(hard[[c, s]]), usize::try_from(k.labels[s]))
+                else {
+                    continue;
+                };
+                let absent = !main.contains(&Some(label));
+                if absent && models.iter().any(|m| m.id == label) {
+                    groups.entry((h, label)).or_default().push((c, s));
+                }
+            }
+        }
+        // One new cluster per label, however many clusters it is taken from.
+        let mut moved: BTreeMap<usize, i32> = BTreeMap::new();
+        for ((h, label), members) in groups {
+            let Some(model) = models.iter().find(|m| m.id == label) else {
+                continue;
+            };
+            if self.closer_to_model(hard, h, &members, &model.mean, model.weight) {
+                let next = (clusters + moved.len()) as i32;
+                let to = *moved.entry(label).or_insert(next);
+                for (c, s) in members {
+                    refined[[c, s]] = to;
+                }
+            }
+        }
+        (refined, clusters + moved.len())
+    }
+
+    /// Whether the clean `members` of cluster `h` sound more like the model
+    /// (`mean` of `weight`) than like the cluster's other clean members,
+    /// and like the model at all.
+    fn closer_to_model(
+        &self,
+        hard: ArrayView2<i32>,
+        h: usize,
+        members: &[(usize, usize)],
+        mean: &[f64],
+        weight: f64,
+    ) -> bool {
+        let (mut group, mut n) = (Vec::new(), 0.0);
+        let (mut rest, mut m) = (Vec::new(), 0.0);
+        for (c, k) in self.kept.iter().enumerate() {
+            for s in (0..LOCAL_SPEAKERS).filter(|&s| k.clean[s] && hard[[c, s]] == h as i32) {
+                let (sum, count) = if members.contains(&(c, s)) {
+                    (&mut group, &mut n)
+                } else {
+                    (&mut rest, &mut m)
+                };
+                accumulate(sum, count, k.voice.row(s).iter(), 1.0, 1.0);
+            }
+        }
+        if n < 1.0 || m < 1.0 {
+            return false;
+        }
+        let average = |v: &[f64], w: f64| v.iter().map(|x| x / w).collect::<Vec<_>>();
+        let voice = average(&group, n);
+        let to_model = self.voice.score(&voice, n, mean, weight);
+        let to_rest = self.voice.score(&voice, n, &average(&rest, m), m);
+        to_model >= self.voice.returning_bar() && to_model > to_rest
+    }
+}
