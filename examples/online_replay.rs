@@ -9,33 +9,36 @@
 //!     cargo run --release --example online_replay -- --set ../shared/eval/sim-dev
 //!         [--hours 6] [--step 2] [--interval 30] [--horizon 600] [--latency 10]
 //!
+//! The analyses are cached per set, step and models (in
+//! `$XDG_CACHE_HOME/gst-speakrs`, else `~/.cache/gst-speakrs`).
+//!
 //! `TUNE_TRACE=1` also prints every label change, every switch the live
-//! benchmark's counter would count (with the speaker's seconds under each
-//! label before and after) and each loop's DER.
+//! benchmark's counter would count and every relabel (with the speaker's
+//! seconds under each label before and after, and for relabels each of
+//! the speaker's reference turns with its labels), and each loop's DER.
 //!
 //! It replays the engine alone: the element's run of the same (`live soak`)
 //! adds inference and GStreamer and takes the stream's own time.
 
+#[path = "online_replay/cache.rs"]
+mod cache;
 #[path = "common/sets.rs"]
 mod sets;
+#[path = "online_replay/switches.rs"]
+mod switches;
 
-use sets::{dominant, relabelled, repeated, within};
+use sets::{repeated, within};
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Instant;
 
-use gstspeakrs::engine::analysis::ChunkAnalysis;
 use gstspeakrs::engine::config::{CHUNK_SECONDS, SAMPLE_RATE};
 use gstspeakrs::engine::der::{score, Segment};
 use gstspeakrs::engine::online::{Online, OnlineConfig};
 use gstspeakrs::engine::pipeline::{Pipeline, PipelineConfig};
 use gstspeakrs::engine::reconstruct::Turn;
-use gstspeakrs::engine::registry::Registry;
-use gstspeakrs::engine::workers::{self, ChunkJob, Shared};
-use ndarray::{Array3, Axis};
-use ndarray_npy::{NpzReader, NpzWriter};
+use gstspeakrs::engine::registry::{LabelChange, Registry};
 
 struct Options {
     set: PathBuf,
@@ -75,138 +78,8 @@ fn parse() -> Options {
     o
 }
 
-/// One loop's chunks, as they are in every loop but the stream's end: the
-/// chunks starting in the second of two concatenated loops.
-fn analyse_loop(audio: &[f32], step: usize, pipeline: &Pipeline) -> Vec<ChunkAnalysis> {
-    let chunk = (CHUNK_SECONDS * SAMPLE_RATE as f64) as usize;
-    let mut twice = audio.to_vec();
-    twice.extend_from_slice(audio);
-    twice.extend_from_slice(&audio[..chunk.min(audio.len())]);
-    let per_loop = audio.len() / step;
-    let shared = Arc::new(Shared::default());
-    let (jobs, rx) = crossbeam_channel::bounded(16);
-    let threads = workers::spawn(
-        rx,
-        pipeline.segmenter.clone(),
-        &pipeline.embedders,
-        shared.clone(),
-        8,
-        16,
-    )
-    .expect("inference threads");
-    for index in per_loop..2 * per_loop {
-        let start = index * step;
-        let job = ChunkJob {
-            index,
-            start,
-            audio: twice[start..start + chunk].into(),
-        };
-        jobs.send(job).expect("workers alive");
-    }
-    drop(jobs);
-    threads.into_iter().for_each(|t| t.join().expect("worker"));
-    if let Some(e) = shared.error.lock().unwrap().take() {
-        panic!("{e}");
-    }
-    let mut analyses = shared.analyses.lock().unwrap();
-    // The reorder buffer hands out chunks from index 0: fill the first loop in.
-    for index in 0..per_loop {
-        analyses.push(ChunkAnalysis::skipped(index, 0));
-    }
-    analyses
-        .take_ready()
-        .into_iter()
-        .skip(per_loop)
-        .map(|mut a| {
-            a.index -= per_loop;
-            a
-        })
-        .collect()
-}
-
-fn cached_analyses(
-    o: &Options,
-    audio: &[f32],
-    step: usize,
-    pipeline: &Pipeline,
-) -> Vec<ChunkAnalysis> {
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache"))
-        .join("gst-speakrs");
-    let name = o.set.file_name().unwrap().to_string_lossy().to_string();
-    let path = cache.join(format!("replay-{name}-{step}.npz"));
-    if let Ok(file) = std::fs::File::open(&path) {
-        let mut npz = NpzReader::new(file).expect("npz");
-        let activity: Array3<f32> = npz.by_name("activity").expect("activity");
-        let embeddings: Array3<f32> = npz.by_name("embeddings").expect("embeddings");
-        return activity
-            .axis_iter(Axis(0))
-            .zip(embeddings.axis_iter(Axis(0)))
-            .enumerate()
-            .map(|(index, (a, e))| ChunkAnalysis {
-                index,
-                activity: a.to_owned(),
-                embeddings: e.to_owned(),
-            })
-            .collect();
-    }
-    let started = Instant::now();
-    let chunks = analyse_loop(audio, step, pipeline);
-    eprintln!(
-        "analysed {} chunks in {:.0} s; cached in {}",
-        chunks.len(),
-        started.elapsed().as_secs_f64(),
-        path.display()
-    );
-    let stack = |f: &dyn Fn(&ChunkAnalysis) -> ndarray::ArrayView2<f32>| {
-        let views: Vec<_> = chunks.iter().map(f).collect();
-        ndarray::stack(Axis(0), &views).expect("same shapes")
-    };
-    std::fs::create_dir_all(&cache).expect("cache dir");
-    let mut npz = NpzWriter::new(std::fs::File::create(&path).expect("cache file"));
-    npz.add_array("activity", &stack(&|c| c.activity.view()))
-        .unwrap();
-    npz.add_array("embeddings", &stack(&|c| c.embeddings.view()))
-        .unwrap();
-    npz.finish().unwrap();
-    chunks
-}
-
 fn segments(turns: &[Turn]) -> Vec<Segment> {
     turns.iter().map(Segment::from).collect()
-}
-
-/// Seconds of `speaker`'s reference speech under each label of `hyp`.
-fn label_spread(truth: &[Segment], speaker: &str, hyp: &[Segment]) -> String {
-    let mut by: BTreeMap<&str, f64> = BTreeMap::new();
-    for r in truth.iter().filter(|r| r.label == speaker) {
-        for x in hyp {
-            let o = r.end.min(x.end) - r.start.max(x.start);
-            if o > 0.0 {
-                *by.entry(&x.label).or_default() += o;
-            }
-        }
-    }
-    by.into_iter()
-        .map(|(l, t)| format!("{l}:{t:.0}"))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// `dominant` for each loop; a change from one loop to the next is a label switch.
-fn dominant_labels(
-    truth: &[Segment],
-    hyp: &[Segment],
-    loop_len: f64,
-    loops: usize,
-) -> Vec<HashMap<String, String>> {
-    (0..loops)
-        .map(|k| {
-            let (from, until) = (k as f64 * loop_len, (k + 1) as f64 * loop_len);
-            dominant(&within(truth, from, until), &within(hyp, from, until), 0.0)
-        })
-        .collect()
 }
 
 fn main() {
@@ -226,7 +99,7 @@ fn main() {
         ..Default::default()
     })
     .unwrap_or_else(|e| panic!("{e}"));
-    let chunks = cached_analyses(&o, &audio, step, &pipeline);
+    let chunks = cache::cached_analyses(&o.set, &audio, step, &pipeline);
     let per_loop = chunks.len();
     let loops = (o.hours * 3600.0 / loop_len).ceil() as usize;
     let config = OnlineConfig {
@@ -238,12 +111,10 @@ fn main() {
     let (mut live, mut emitted) = (Vec::<Turn>::new(), 0.0f64);
     let mut clusterings: BTreeMap<usize, (usize, f64, f64)> = BTreeMap::new();
     let (mut merges, mut splits) = (0usize, 0usize);
-    let (mut window_dominant, mut window_switches) = (HashMap::<String, String>::new(), 0usize);
+    let mut counter = switches::Counter::default();
     let truth = repeated(&reference, loop_len, 0..loops);
     let trace = std::env::var_os("TUNE_TRACE").is_some();
     let started = Instant::now();
-    let mut last_reported: Vec<Segment> = Vec::new();
-    let mut relabels = 0usize;
     for k in 0..loops {
         for c in &chunks {
             let index = k * per_loop + c.index;
@@ -261,77 +132,18 @@ fn main() {
             }
             for ch in &u.changes {
                 match ch {
-                    gstspeakrs::engine::registry::LabelChange::Merged { .. } => merges += 1,
-                    gstspeakrs::engine::registry::LabelChange::Split { .. } => splits += 1,
+                    LabelChange::Merged { .. } => merges += 1,
+                    LabelChange::Split { .. } => splits += 1,
                 }
             }
             if u.reclustered {
-                // The live benchmark's counter: each reference speaker's
-                // most-used label within the reported turns (the horizon).
                 let reported: Vec<Segment> = u
                     .finalized
                     .iter()
                     .chain(&u.provisional)
                     .map(Segment::from)
                     .collect();
-                if let (Some(from), Some(to)) = (
-                    reported.iter().map(|t| t.start).reduce(f64::min),
-                    reported.iter().map(|t| t.end).reduce(f64::max),
-                ) {
-                    let now = dominant(&within(&truth, from, to), &reported, 5.0);
-                    for (speaker, label) in &now {
-                        let before = window_dominant.insert(speaker.clone(), label.clone());
-                        if until > 60.0 && before.as_ref().is_some_and(|b| b != label) {
-                            window_switches += 1;
-                            if trace {
-                                let truth = within(&truth, from, to);
-                                eprintln!(
-                                    "wswitch {until:.0} {speaker}: {before:?} -> {label} {:?} now [{}] before [{}]",
-                                    u.changes,
-                                    label_spread(&truth, speaker, &reported),
-                                    label_spread(&truth, speaker, &last_reported)
-                                );
-                            }
-                        }
-                    }
-                }
-                if until > 60.0 {
-                    let moved = relabelled(&truth, &last_reported, &reported, 5.0);
-                    if trace {
-                        for speaker in &moved {
-                            eprintln!(
-                                "relabel {until:.0} {speaker}: now [{}] before [{}]",
-                                label_spread(&truth, speaker, &reported),
-                                label_spread(&truth, speaker, &last_reported)
-                            );
-                            // Each of the speaker's reference turns in the horizon, with the labels on it before and after.
-                            let from = reported.iter().map(|t| t.start).fold(f64::MAX, f64::min);
-                            for r in truth
-                                .iter()
-                                .filter(|r| &r.label == speaker && r.end > from && r.start < until)
-                            {
-                                let on = |h: &[Segment]| {
-                                    h.iter()
-                                        .filter(|x| x.end > r.start && x.start < r.end)
-                                        .map(|x| {
-                                            format!("{}[{:.1}-{:.1}]", x.label, x.start, x.end)
-                                        })
-                                        .collect::<Vec<_>>()
-                                        .join(",")
-                                };
-                                eprintln!(
-                                    "   {:.1}-{:.1}: before {} | now {}",
-                                    r.start,
-                                    r.end,
-                                    on(&last_reported),
-                                    on(&reported)
-                                );
-                            }
-                        }
-                    }
-                    relabels += moved.len();
-                }
-                last_reported = reported;
+                counter.observe(&truth, reported, until, trace);
                 let e = clusterings.entry((until / 3600.0) as usize).or_default();
                 e.0 += 1;
                 e.1 += u.clustering_seconds;
@@ -357,7 +169,7 @@ fn main() {
     let duration = loops as f64 * loop_len;
     let finished = online.finish(duration, &pipeline).expect("finish");
     let wall = started.elapsed().as_secs_f64();
-    println!("label changes reported: {merges} merges, {splits} splits; switches of the most-used label within the horizon (the live benchmark's counter): {window_switches}; speakers whose shared speech a re-clustering relabelled: {relabels}");
+    println!("label changes reported: {merges} merges, {splits} splits; switches of the most-used label within the horizon (the live benchmark's counter): {}; speakers whose shared speech a re-clustering relabelled: {}", counter.switches, counter.relabels);
     let (live, eos) = (segments(&live), segments(&finished));
     println!(
         "replayed {:.1} h ({loops} loops of {:.0} s, step {} s, interval {} s, horizon {} s) in {wall:.0} s",
@@ -405,29 +217,11 @@ fn main() {
     }
     let whole_live = score(&within(&truth, 0.0, emitted), &within(&live, 0.0, emitted));
     let whole_eos = score(&truth, &eos);
-    let per_loop_labels = dominant_labels(&truth, &eos, loop_len, loops);
-    let mut switches = 0;
-    for pair in per_loop_labels.windows(2) {
-        for (speaker, label) in &pair[1] {
-            if let Some(old) = pair[0].get(speaker).filter(|l| *l != label) {
-                switches += 1;
-                if trace {
-                    let owners: Vec<&String> = pair[0]
-                        .iter()
-                        .filter(|(_, l)| *l == label)
-                        .map(|(s, _)| s)
-                        .collect();
-                    eprintln!(
-                        "switch {speaker}: {old} -> {label} (last loop {label} was {owners:?})"
-                    );
-                }
-            }
-        }
-    }
+    let (switches, judged) = switches::from_loop_to_loop(&truth, &eos, loop_len, loops, trace);
     println!(
         "whole stream: live DER {:.2} %, EOS DER {:.2} %; reference speakers whose main label changed from one loop to the next: {switches} (of {} speaker-loops)",
         100.0 * whole_live.der(),
         100.0 * whole_eos.der(),
-        per_loop_labels.iter().skip(1).map(|m| m.len()).sum::<usize>()
+        judged
     );
 }

@@ -1,5 +1,6 @@
 //! The live engine: turns while streaming, labels that survive
-//! re-clustering and restarts, memory bounded by the horizon.
+//! re-clustering, restarts and absences longer than the horizon, memory
+//! bounded by the horizon.
 
 mod common;
 
@@ -150,4 +151,56 @@ fn a_restarted_stream_keeps_the_speakers_labels() {
         100.0 * agreement.der()
     );
     assert!(same_label / total > 0.9, "labels changed after a restart");
+}
+
+#[test]
+fn speakers_returning_after_the_horizon_get_their_labels_back() {
+    // simdev_008's three speakers, then 114 s of eight others, then
+    // simdev_008 again: by then its first turns have left the 60 s horizon.
+    let (first, truth) = sim("simdev_008");
+    let (mut audio, mut reference) = (first.clone(), truth.clone());
+    for uri in ["simdev_004", "simdev_013", "simdev_008"] {
+        let (more, turns) = sim(uri);
+        let offset = audio.len() as f64 / 16_000.0;
+        reference.extend(turns.into_iter().map(|t| Segment {
+            start: t.start + offset,
+            end: t.end + offset,
+            ..t
+        }));
+        audio.extend(more);
+    }
+    let returns_at = (audio.len() - first.len()) as f64 / 16_000.0;
+    let mut stream = StreamingDiarizer::new(pipeline(), &live(10.0, 60.0)).unwrap();
+    stream.push(&audio).unwrap();
+    let result = stream.finish().unwrap();
+    let hyp = segments(&result.turns);
+    // The label covering most of a reference speaker's speech in [from, to).
+    let main_label = |speaker: &str, from: f64, to: f64| {
+        let mut by: std::collections::BTreeMap<String, f64> = Default::default();
+        for r in reference
+            .iter()
+            .filter(|r| r.label == speaker && r.start >= from && r.end <= to)
+        {
+            for h in &hyp {
+                let o = r.end.min(h.end) - r.start.max(h.start);
+                if o > 0.0 {
+                    *by.entry(h.label.clone()).or_default() += o;
+                }
+            }
+        }
+        by.into_iter().max_by(|a, b| a.1.total_cmp(&b.1))
+    };
+    let mut speakers: Vec<&str> = truth.iter().map(|t| t.label.as_str()).collect();
+    speakers.sort_unstable();
+    speakers.dedup();
+    for speaker in speakers {
+        let (Some((before, _)), Some((after, seconds))) = (
+            main_label(speaker, 0.0, first.len() as f64 / 16_000.0),
+            main_label(speaker, returns_at, f64::MAX),
+        ) else {
+            panic!("{speaker} has no label");
+        };
+        println!("{speaker}: {before} then {after} ({seconds:.1} s)");
+        assert_eq!(before, after, "{speaker} came back under another label");
+    }
 }
