@@ -53,3 +53,26 @@ fn s16le_and_f32le_alternate_mid_stream() {
     let turns = fx.finish().turns_within(32.0);
     assert_speech_in_each(&turns, 4);
 }
+
+#[test]
+fn audio_before_any_caps_passes_with_one_warning_and_later_audio_is_analysed() {
+    let _g = init();
+    let mut fx = Fx::new(&[]);
+    assert!(fx.event(gst::event::StreamStart::new("uncapped")));
+    let segment = gst::FormattedSegment::<gst::ClockTime>::new();
+    assert!(fx.event(gst::event::Segment::new(&segment)));
+    // 4 s without caps: nothing says what the bytes are.
+    let t = fx.feed(MONO16K, &speech(4.0), gst::ClockTime::ZERO, 250);
+    fx.caps(MONO16K);
+    fx.feed(MONO16K, &speech(8.0), t, 250);
+    let out = fx.finish();
+    out.assert_no_errors();
+    let said = out
+        .warnings
+        .iter()
+        .filter(|(e, ..)| e.message().contains("without caps"))
+        .count();
+    assert_eq!(said, 1, "one warning: {:?}", out.warnings);
+    let turns = out.final_turns();
+    assert!(speech_in(&turns, 4.0, 12.0) > 3.0, "{turns:?}");
+}

@@ -93,6 +93,11 @@ impl<W: Sink> Feed<W> {
         self.timeline.as_ref().map(|t| t.id)
     }
 
+    /// Caps have set the input format: buffers can be analysed.
+    pub fn has_format(&self) -> bool {
+        self.down.is_some()
+    }
+
     /// True before the first buffer of an engine stream (time to query liveness).
     pub fn needs_epoch(&self) -> bool {
         self.timeline.is_none()

@@ -1,7 +1,7 @@
 //! GObject / BaseTransform glue of `speakrsdiarize`: properties, caps,
 //! events, queries, state changes. The work lives in feed.rs (input side),
-//! worker.rs (analysis thread), output.rs / meta.rs / messages.rs /
-//! rttm_out.rs (outputs).
+//! worker.rs (analysis thread), report.rs (what it reports), output.rs /
+//! meta.rs / messages.rs / rttm_out.rs (outputs).
 //!
 //! Buffers are never modified: the element queues each input buffer
 //! (`submit_input_buffer`) and hands the very same buffer back
@@ -20,7 +20,7 @@
 //! - glib's `set_property` / `property` trampolines are NOT wrapped (a panic
 //!   there would abort): we wrap them in `catch_panic`, same error;
 //! - the worker thread: engine calls go through `catch_unwind` (worker.rs),
-//!   the rest of its loop too, and `event_handler` catches its own panics;
+//!   the rest of its loop too, and `report::event_handler` catches its own panics;
 //! - class set-up (`properties`, `metadata`, `pad_templates`) only builds
 //!   constant data; plugin_init is guarded by `gst::plugin_define!`.
 
@@ -35,13 +35,13 @@ use gst_base::subclass::base_transform::GenerateOutputSuccess;
 use gst_base::subclass::prelude::*;
 
 use super::feed::Feed;
-use super::messages::{self, Timeline};
+use super::messages;
 use super::meta::Turns;
 use super::output::Output;
 use super::resample::SampleFormat;
 use super::settings::{self, Settings};
-use super::worker::{Control, Event, Worker};
-use super::{rttm_out, CAT};
+use super::worker::{Control, Worker};
+use super::{report, rttm_out, CAT};
 use crate::engine::pipeline::Pipeline;
 use crate::models::ModelError;
 
@@ -53,6 +53,8 @@ struct State {
     feed: Feed,
     output: Output,
     settings: Settings,
+    /// Buffers came before any caps: said once, then passed unanalysed.
+    warned_uncapped: bool,
 }
 
 #[derive(Default)]
@@ -65,7 +67,7 @@ pub struct SpeakrsDiarize {
     live: AtomicBool,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -171,7 +173,7 @@ impl BaseTransformImpl for SpeakrsDiarize {
         let settings = lock(&self.settings).clone();
         let pipeline = Pipeline::load(&settings.pipeline_config()).map_err(|e| model_error(&e))?;
         let turns = Arc::new(Mutex::new(Turns::default()));
-        let on_event = event_handler(self.obj().downgrade(), turns.clone());
+        let on_event = report::event_handler(self.obj().downgrade(), turns.clone());
         let worker =
             Worker::spawn(pipeline, settings.stream_config(), QUEUE, on_event).map_err(|e| {
                 gst::error_msg!(
@@ -184,6 +186,7 @@ impl BaseTransformImpl for SpeakrsDiarize {
             feed: Feed::new(worker),
             output: Output::new(turns, settings.latency),
             settings,
+            warned_uncapped: false,
         };
         *lock(&self.state) = Some(state);
         gst::debug!(CAT, imp = self, "started");
@@ -298,6 +301,14 @@ impl BaseTransformImpl for SpeakrsDiarize {
             state.feed.live = self.upstream_is_live();
             state.output.live = state.feed.live;
         }
+        if !state.feed.has_format() && !state.warned_uncapped {
+            state.warned_uncapped = true;
+            gst::element_imp_warning!(
+                self,
+                gst::CoreError::Negotiation,
+                ("Audio arrives without caps: it passes through but is not analysed until caps arrive")
+            );
+        }
         let discont = is_discont || buffer.flags().contains(gst::BufferFlags::DISCONT);
         let warn = {
             let map = buffer.map_readable().map_err(|_| gst::FlowError::Error)?;
@@ -330,83 +341,6 @@ impl BaseTransformImpl for SpeakrsDiarize {
             Some(buffer) => GenerateOutputSuccess::Buffer(buffer),
             None => GenerateOutputSuccess::NoOutput,
         })
-    }
-}
-
-/// Runs on the worker thread: updates become meta and bus messages, lags
-/// warnings, engine failures element errors.
-fn event_handler(
-    element: glib::WeakRef<super::SpeakrsDiarize>,
-    turns: Arc<Mutex<Turns>>,
-) -> impl FnMut(Event<Arc<Timeline>>) + Send {
-    move |event| {
-        let Some(element) = element.upgrade() else {
-            return;
-        };
-        // Outside gstreamer-rs's guards (worker thread): a panic is an element error.
-        let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            report(&element, &turns, event)
-        }));
-        if handled.is_err() {
-            gst::element_error!(
-                element,
-                gst::LibraryError::Failed,
-                ("Panicked while reporting diarization results")
-            );
-        }
-    }
-}
-
-fn report(element: &super::SpeakrsDiarize, turns: &Mutex<Turns>, event: Event<Arc<Timeline>>) {
-    match event {
-        Event::Update(timeline, update) => {
-            let finalized = timeline.turns(&update.finalized, true);
-            let provisional = timeline.turns(&update.provisional, false);
-            let reported: Vec<_> = finalized.iter().chain(&provisional).cloned().collect();
-            lock(turns).update(
-                timeline.id,
-                finalized,
-                provisional,
-                timeline.pts(update.analysed_until),
-            );
-            let msg = messages::diarization_message(
-                element.upcast_ref(),
-                &reported,
-                update.active_speakers,
-                false,
-                Some(&update),
-            );
-            let _ = element.post_message(msg);
-        }
-        Event::Finished(timeline, d) => {
-            let all = timeline.turns(&d.turns, true);
-            lock(turns).finish(timeline.id, all.clone());
-            let _ = element.post_message(messages::diarization_message(
-                element.upcast_ref(),
-                &all,
-                d.num_speakers,
-                false,
-                None,
-            ));
-        }
-        Event::Degraded {
-            skipped_chunks,
-            step,
-        } => {
-            gst::element_warning!(
-                element,
-                gst::CoreError::TooLazy,
-                ("Speaker analysis lags behind the live source: {} chunks skipped so far (step {:.1} s; a larger step or a GPU mode avoids this)", skipped_chunks, step),
-                details: messages::degraded_details(skipped_chunks, step)
-            );
-        }
-        Event::Error(message) => {
-            gst::element_error!(
-                element,
-                gst::StreamError::Failed,
-                ("Speaker diarization failed: {}", message)
-            );
-        }
     }
 }
 

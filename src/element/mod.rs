@@ -13,6 +13,7 @@ mod imp;
 pub mod messages;
 pub mod meta;
 mod output;
+mod report;
 mod resample;
 mod rttm_out;
 pub mod settings;

@@ -1,0 +1,91 @@
+//! What the worker thread reports becomes what users get: each update's
+//! turns go to the per-buffer meta and a bus message, lags become warnings
+//! and engine failures element errors.
+
+use std::sync::{Arc, Mutex};
+
+use gst::glib;
+use gst::prelude::*;
+
+use super::imp::lock;
+use super::messages::{self, Timeline};
+use super::meta::Turns;
+use super::worker::Event;
+
+/// Runs on the worker thread: updates become meta and bus messages, lags
+/// warnings, engine failures element errors.
+pub(super) fn event_handler(
+    element: glib::WeakRef<super::SpeakrsDiarize>,
+    turns: Arc<Mutex<Turns>>,
+) -> impl FnMut(Event<Arc<Timeline>>) + Send {
+    move |event| {
+        let Some(element) = element.upgrade() else {
+            return;
+        };
+        // Outside gstreamer-rs's guards (worker thread): a panic is an element error.
+        let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            report(&element, &turns, event)
+        }));
+        if handled.is_err() {
+            gst::element_error!(
+                element,
+                gst::LibraryError::Failed,
+                ("Panicked while reporting diarization results")
+            );
+        }
+    }
+}
+
+fn report(element: &super::SpeakrsDiarize, turns: &Mutex<Turns>, event: Event<Arc<Timeline>>) {
+    match event {
+        Event::Update(timeline, update) => {
+            let finalized = timeline.turns(&update.finalized, true);
+            let provisional = timeline.turns(&update.provisional, false);
+            let reported: Vec<_> = finalized.iter().chain(&provisional).cloned().collect();
+            lock(turns).update(
+                timeline.id,
+                finalized,
+                provisional,
+                timeline.pts(update.analysed_until),
+            );
+            let msg = messages::diarization_message(
+                element.upcast_ref(),
+                &reported,
+                update.active_speakers,
+                false,
+                Some(&update),
+            );
+            let _ = element.post_message(msg);
+        }
+        Event::Finished(timeline, d) => {
+            let all = timeline.turns(&d.turns, true);
+            lock(turns).finish(timeline.id, all.clone());
+            let _ = element.post_message(messages::diarization_message(
+                element.upcast_ref(),
+                &all,
+                d.num_speakers,
+                false,
+                None,
+            ));
+        }
+        Event::Degraded {
+            skipped_chunks,
+            step,
+        } => {
+            gst::element_warning!(
+                element,
+                gst::CoreError::TooLazy,
+                ("Speaker analysis lags behind the live source: {} chunks skipped so far (step {:.1} s; a larger step or a GPU mode avoids this)", skipped_chunks, step),
+                details: messages::degraded_details(skipped_chunks, step)
+            );
+        }
+        Event::Error(message) => {
+            gst::element_error!(
+                element,
+                gst::StreamError::Failed,
+                ("Speaker diarization failed: {}", message)
+            );
+        }
+    }
+}
+
