@@ -320,6 +320,7 @@ mod tests {
         assert_eq!(labels, vec![a, a]);
         assert!(changes.is_empty(), "{changes:?}");
         assert_eq!(r.labels_used(), 2, "no new label for the settled cluster");
+        assert!(r.tentative_ids().is_empty(), "the guess left the registry");
     }
 
     #[test]

@@ -45,7 +45,6 @@ struct Speaker {
     /// Sum and weight of the clean embeddings that left the horizon.
     archived: Vec<f64>,
     weight: f64,
-    retired: bool,
     /// Started by an incremental guess and not yet confirmed by a
     /// re-clustering: the guess is no evidence of who it is.
     tentative: bool,
@@ -88,7 +87,6 @@ impl Registry {
             id,
             archived: Vec::new(),
             weight: 0.0,
-            retired: false,
             tentative,
             last_seen: now,
         });
@@ -105,7 +103,7 @@ impl Registry {
         id
     }
 
-    /// Speakers ever labelled (retired ones included): the next new label.
+    /// Speakers ever labelled (those since forgotten included): the next new label.
     pub fn labels_used(&self) -> usize {
         self.next_id
     }
@@ -143,29 +141,29 @@ impl Registry {
         accumulate(&mut s.archived, &mut s.weight, sum.iter(), *weight, 1.0);
     }
 
+    /// A guess no re-clustering confirmed leaves the registry; whatever
+    /// its model held goes to the speaker that took its frames.
     fn retire(&mut self, from: usize, into: usize) {
         let Some(i) = self.speakers.iter().position(|s| s.id == from) else {
             return;
         };
-        let gone = std::mem::replace(&mut self.speakers[i].archived, Vec::new());
-        let weight = std::mem::take(&mut self.speakers[i].weight);
-        self.speakers[i].retired = true;
+        let gone = self.speakers.remove(i);
         if let Some(target) = self.get_mut(into) {
             accumulate(
                 &mut target.archived,
                 &mut target.weight,
-                gone.iter(),
-                weight,
+                gone.archived.iter(),
+                gone.weight,
                 1.0,
             );
         }
     }
 
-    /// Voice models of the speakers not retired: archived features plus
-    /// those in the horizon.
+    /// Voice models of the speakers: archived features plus those in the
+    /// horizon.
     pub fn models(&self, horizon: &HorizonSums) -> Vec<Model> {
         let mut out = Vec::new();
-        for s in self.speakers.iter().filter(|s| !s.retired) {
+        for s in &self.speakers {
             let (mut sum, mut weight) = (s.archived.clone(), s.weight);
             if let Some((h, w)) = horizon.get(&s.id) {
                 accumulate(&mut sum, &mut weight, h.iter(), *w, 1.0);
