@@ -88,4 +88,3 @@ fn report(element: &super::SpeakrsDiarize, turns: &Mutex<Turns>, event: Event<Ar
         }
     }
 }
-
