@@ -139,6 +139,13 @@ pub fn dominant(truth: &[Segment], hyp: &[Segment], min_speech: f64) -> HashMap<
         .collect()
 }
 
+/// From the earliest start to the latest end of `segments`.
+pub fn span(segments: &[Segment]) -> Option<(f64, f64)> {
+    let from = segments.iter().map(|t| t.start).reduce(f64::min)?;
+    let to = segments.iter().map(|t| t.end).reduce(f64::max)?;
+    Some((from, to))
+}
+
 /// Reference speakers whose most-used label changed between two reports
 /// of the same speech: both are cut to the span they share, and a speaker
 /// needs `min_speech` s labelled there in each to be judged.
@@ -148,11 +155,6 @@ pub fn relabelled(
     after: &[Segment],
     min_speech: f64,
 ) -> Vec<String> {
-    let span = |r: &[Segment]| {
-        let from = r.iter().map(|t| t.start).reduce(f64::min)?;
-        let to = r.iter().map(|t| t.end).reduce(f64::max)?;
-        Some((from, to))
-    };
     let (Some((b0, b1)), Some((a0, a1))) = (span(before), span(after)) else {
         return Vec::new();
     };

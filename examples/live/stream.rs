@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use gst::prelude::*;
 use gstspeakrs::engine::der::Segment;
 
-use super::sets::{dominant, relabelled, repeated};
+use super::sets::{dominant, relabelled, repeated, span};
 
 pub struct Spec {
     /// One loop of audio and its reference (speaker labels global across loops).
@@ -36,9 +36,9 @@ pub struct Outcome {
     pub clusterings: Vec<(f64, f64)>,
     /// Label switches of a reference speaker between re-clusterings, after the first minute.
     pub label_switches: usize,
-    /// Of those, the re-clusterings that changed the label on the same
-    /// speech (`sets::relabelled`), not only which label leads as the
-    /// reported span slides.
+    /// Reference speakers whose label on the same speech a re-clustering
+    /// changed (`sets::relabelled`), after the first minute; unlike
+    /// `label_switches`, not which label leads as the reported span slides.
     pub relabels: usize,
     pub skipped_chunks: u64,
     pub pushed_seconds: f64,
@@ -112,10 +112,7 @@ fn count_switches(
     loop_len: f64,
     now: f64,
 ) {
-    let (Some(from), Some(to)) = (
-        turns.iter().map(|t| t.start).reduce(f64::min),
-        turns.iter().map(|t| t.end).reduce(f64::max),
-    ) else {
+    let Some((from, to)) = span(turns) else {
         return;
     };
     let first_loop = (from / loop_len).floor() as usize;

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use gstspeakrs::engine::der::Segment;
 
-use super::sets::{dominant, relabelled, within};
+use super::sets::{dominant, relabelled, span, within};
 
 /// Switches at each re-clustering after the first minute.
 #[derive(Default)]
@@ -23,11 +23,7 @@ pub struct Counter {
 impl Counter {
     /// Counts one re-clustering's report; `trace` prints what it counts.
     pub fn observe(&mut self, truth: &[Segment], reported: Vec<Segment>, until: f64, trace: bool) {
-        let span = (
-            reported.iter().map(|t| t.start).reduce(f64::min),
-            reported.iter().map(|t| t.end).reduce(f64::max),
-        );
-        if let (Some(from), Some(to)) = span {
+        if let Some((from, to)) = span(&reported) {
             let truth = within(truth, from, to);
             for (speaker, label) in dominant(&truth, &reported, 5.0) {
                 let before = self.leading.insert(speaker.clone(), label.clone());
@@ -63,7 +59,7 @@ impl Counter {
             label_spread(truth, speaker, reported),
             label_spread(truth, speaker, &self.last)
         );
-        let from = reported.iter().map(|t| t.start).fold(f64::MAX, f64::min);
+        let from = span(reported).map_or(0.0, |(from, _)| from);
         for r in truth
             .iter()
             .filter(|r| r.label == speaker && r.end > from && r.start < until)

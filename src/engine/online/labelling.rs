@@ -86,7 +86,12 @@ impl Online {
             &previous,
             &vbx_overlap,
         );
-        let (_, overlap) = self.label_overlap(hard.view(), clusters);
+        // Nothing moved: the overlap VBx's clusters gave is the one to match.
+        let overlap = if clusters == result.num_clusters() {
+            vbx_overlap
+        } else {
+            self.label_overlap(hard.view(), clusters).1
+        };
         let now = self
             .kept
             .back()
@@ -99,22 +104,10 @@ impl Online {
                 }
             }
         }
-        let settled: Vec<usize> = self
-            .kept
-            .iter()
-            .filter(|k| k.settled)
-            .flat_map(|k| k.labels)
-            .filter_map(|l| usize::try_from(l).ok())
-            .collect();
+        let settled = self.labels_where(|k| k.settled);
         // Labels that only incremental guesses carry: the re-clustering's
         // voice, resting on more speech, decides whether they were right.
-        let confirmed: Vec<usize> = self
-            .kept
-            .iter()
-            .filter(|k| k.confirmed)
-            .flat_map(|k| k.labels)
-            .filter_map(|l| usize::try_from(l).ok())
-            .collect();
+        let confirmed = self.labels_where(|k| k.confirmed);
         let guessed: Vec<usize> = previous
             .iter()
             .copied()
@@ -155,6 +148,20 @@ impl Online {
 }
 
 impl Online {
+    /// The labels (sorted, once each) that kept chunks chosen by `keep` carry.
+    pub(super) fn labels_where(&self, keep: impl Fn(&Kept) -> bool) -> Vec<usize> {
+        let mut labels: Vec<usize> = self
+            .kept
+            .iter()
+            .filter(|k| keep(k))
+            .flat_map(|k| k.labels)
+            .filter_map(|l| usize::try_from(l).ok())
+            .collect();
+        labels.sort_unstable();
+        labels.dedup();
+        labels
+    }
+
     /// Mean voice features and count of each cluster's clean members.
     fn cluster_voices(&self, hard: ArrayView2<i32>, clusters: usize) -> Vec<(Vec<f64>, f64)> {
         let mut voices = vec![(Vec::new(), 0.0); clusters];

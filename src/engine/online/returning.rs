@@ -23,14 +23,7 @@ impl Online {
         hard: ArrayView2<i32>,
         clusters: usize,
     ) -> (Vec<usize>, Array2<f64>) {
-        let mut previous: Vec<usize> = self
-            .kept
-            .iter()
-            .flat_map(|k| k.labels)
-            .filter_map(|l| usize::try_from(l).ok())
-            .collect();
-        previous.sort_unstable();
-        previous.dedup();
+        let previous = self.labels_where(|_| true);
         let mut overlap = Array2::<f64>::zeros((clusters, previous.len()));
         for (c, k) in self.kept.iter().enumerate() {
             for s in 0..LOCAL_SPEAKERS {
