@@ -8,6 +8,10 @@
 //!
 //!     cargo run --release --example online_replay -- --set ../shared/eval/sim-dev
 //!         [--hours 6] [--step 2] [--interval 30] [--horizon 600] [--latency 10]
+//!         [--analysed-every N]
+//!
+//! `--analysed-every N`: only every Nth chunk is analysed, the others are
+//! skipped, as a live stream does while its inference lags.
 //!
 //! The analyses are cached per set, step and models (in
 //! `$XDG_CACHE_HOME/gst-speakrs`, else `~/.cache/gst-speakrs`).
@@ -33,6 +37,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use gstspeakrs::engine::analysis::ChunkAnalysis;
 use gstspeakrs::engine::config::{CHUNK_SECONDS, SAMPLE_RATE};
 use gstspeakrs::engine::der::{score, Segment};
 use gstspeakrs::engine::online::{Online, OnlineConfig};
@@ -47,6 +52,8 @@ struct Options {
     interval: f64,
     horizon: f64,
     latency: f64,
+    /// Only every this many chunks is analysed (a lagging live stream).
+    analysed_every: usize,
 }
 
 fn parse() -> Options {
@@ -57,6 +64,7 @@ fn parse() -> Options {
         interval: 30.0,
         horizon: 600.0,
         latency: 10.0,
+        analysed_every: 1,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -72,6 +80,7 @@ fn parse() -> Options {
             "--interval" => o.interval = number(),
             "--horizon" => o.horizon = number(),
             "--latency" => o.latency = number(),
+            "--analysed-every" => o.analysed_every = (number() as usize).max(1),
             _ => panic!("unknown flag {flag}"),
         }
     }
@@ -121,6 +130,9 @@ fn main() {
             let until = index as f64 * step_s + CHUNK_SECONDS;
             let mut a = c.clone();
             a.index = index;
+            if index % o.analysed_every != 0 {
+                a = ChunkAnalysis::skipped(index, a.embeddings.ncols());
+            }
             let Some(u) = online.add(vec![a], until, &pipeline).expect("add") else {
                 continue;
             };
@@ -217,6 +229,16 @@ fn main() {
     }
     let whole_live = score(&within(&truth, 0.0, emitted), &within(&live, 0.0, emitted));
     let whole_eos = score(&truth, &eos);
+    if trace {
+        for (name, d) in [("live", &whole_live), ("EOS", &whole_eos)] {
+            eprintln!(
+                "{name}: missed {:.2} %, false alarm {:.2} %, confusion {:.2} %",
+                100.0 * d.missed / d.total,
+                100.0 * d.false_alarm / d.total,
+                100.0 * d.confusion / d.total
+            );
+        }
+    }
     let (switches, judged) = switches::from_loop_to_loop(&truth, &eos, loop_len, loops, trace);
     println!(
         "whole stream: live DER {:.2} %, EOS DER {:.2} %; reference speakers whose main label changed from one loop to the next: {switches} (of {} speaker-loops)",

@@ -71,11 +71,14 @@ impl Online {
         }
         let bin = binarized(self.kept.iter().map(|k| &k.analysis));
         let emb = embeddings(self.kept.iter().map(|k| &k.analysis), self.dimension);
+        // Skipped chunks (a lagging live stream) leave the others further apart.
+        let analysed = self.kept.iter().filter(|k| !k.analysis.is_skipped()).count();
+        let step = self.step * self.kept.len() as f64 / analysed.max(1) as f64;
         let result = cluster(
             emb.view(),
             bin.view(),
             pipeline.plda.as_deref(),
-            &self.clustering,
+            &self.clustering.for_step(step),
         )
         .map_err(|e| fail("clustering", &e))?;
         let (previous, vbx_overlap) =
