@@ -397,6 +397,9 @@ mod tests {
         assert_eq!(reference.for_step(1.0), reference);
         assert_eq!(reference.for_step(2.0), reference);
         assert_eq!(fa(&reference.for_step(8.0)), Some(0.07 * 4.0));
-        assert_eq!(ClusteringConfig::ahc().for_step(8.0), ClusteringConfig::ahc());
+        assert_eq!(
+            ClusteringConfig::ahc().for_step(8.0),
+            ClusteringConfig::ahc()
+        );
     }
 }

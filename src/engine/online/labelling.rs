@@ -72,7 +72,11 @@ impl Online {
         let bin = binarized(self.kept.iter().map(|k| &k.analysis));
         let emb = embeddings(self.kept.iter().map(|k| &k.analysis), self.dimension);
         // Skipped chunks (a lagging live stream) leave the others further apart.
-        let analysed = self.kept.iter().filter(|k| !k.analysis.is_skipped()).count();
+        let analysed = self
+            .kept
+            .iter()
+            .filter(|k| !k.analysis.is_skipped())
+            .count();
         let step = self.step * self.kept.len() as f64 / analysed.max(1) as f64;
         let result = cluster(
             emb.view(),
