@@ -151,3 +151,22 @@ fn plda_with_wrong_dimensions_or_nan_is_refused() {
         .expect("bad PLDA must be refused");
     assert!(err.to_string().contains("bad.npz"), "{err}");
 }
+
+#[test]
+fn a_busy_shared_session_opens_another_up_to_one_per_core() {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Threads 3: a config no other test here uses, so this session is ours alone.
+    let shared = common::session(common::model_set().embedding, 3);
+    assert_eq!(shared.replicas(), 1);
+    let first = shared.lock();
+    if cores >= 2 {
+        // The first is busy: the next user gets a session of its own at once.
+        let second = shared.lock();
+        assert_eq!(shared.replicas(), 2);
+        drop(second);
+    }
+    drop(first);
+    // Free again: no more sessions are opened.
+    drop(shared.lock());
+    assert_eq!(shared.replicas(), cores.min(2));
+}

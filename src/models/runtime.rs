@@ -4,13 +4,14 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, TryLockError, Weak};
 
 use ort::environment::Environment;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
 
-use super::provider::{execution_providers, ProviderOptions};
+use super::provider::{execution_providers, Mode, ProviderOptions};
 use super::{paths, ModelError};
 
 static ENVIRONMENT: Mutex<Option<Environment>> = Mutex::new(None);
@@ -57,16 +58,49 @@ pub struct SessionConfig {
     pub replica: usize,
 }
 
-/// A session behind a mutex (`Session::run` needs `&mut`), with the model's
-/// path kept for error messages.
+/// Sessions of one config, each behind a mutex (`Session::run` needs
+/// `&mut`), with the model's path kept for error messages. Many elements
+/// share them: while every session is busy, another is opened, up to one
+/// per core on the CPU (one session serialises its runs, so ten streams
+/// on one session used one core of two); GPU providers keep one.
 pub struct SharedSession {
-    session: Mutex<Session>,
+    config: SessionConfig,
+    first: Mutex<Session>,
+    /// Opened when every open session is busy.
+    more: Vec<OnceLock<Mutex<Session>>>,
+    next: AtomicUsize,
     pub path: PathBuf,
 }
 
 impl SharedSession {
+    /// A free session, else a new one while there is room, else the next
+    /// busy one in turn.
     pub fn lock(&self) -> MutexGuard<'_, Session> {
-        lock(&self.session)
+        let opened =
+            || std::iter::once(&self.first).chain(self.more.iter().filter_map(OnceLock::get));
+        for session in opened() {
+            match session.try_lock() {
+                Ok(guard) => return guard,
+                Err(TryLockError::Poisoned(p)) => return p.into_inner(),
+                Err(TryLockError::WouldBlock) => {}
+            }
+        }
+        if let Some(slot) = self.more.iter().find(|s| s.get().is_none()) {
+            // Opening can fail (memory): the open sessions still serve.
+            if let Ok(session) = open(&self.config) {
+                let _ = slot.set(Mutex::new(session));
+                if let Some(guard) = slot.get().and_then(|m| m.try_lock().ok()) {
+                    return guard;
+                }
+            }
+        }
+        let turn = self.next.fetch_add(1, Ordering::Relaxed) % opened().count();
+        lock(opened().nth(turn).unwrap_or(&self.first))
+    }
+
+    /// Sessions opened so far.
+    pub fn replicas(&self) -> usize {
+        1 + self.more.iter().filter(|s| s.get().is_some()).count()
     }
 }
 
@@ -86,6 +120,20 @@ pub fn session(config: &SessionConfig) -> Result<Arc<SharedSession>, ModelError>
 }
 
 fn create(config: &SessionConfig) -> Result<SharedSession, ModelError> {
+    let limit = match config.provider.mode {
+        Mode::Cpu => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        _ => 1,
+    };
+    Ok(SharedSession {
+        config: config.clone(),
+        first: Mutex::new(open(config)?),
+        more: (1..limit).map(|_| OnceLock::new()).collect(),
+        next: AtomicUsize::new(0),
+        path: config.model.clone(),
+    })
+}
+
+fn open(config: &SessionConfig) -> Result<Session, ModelError> {
     let env = environment()?;
     let path = &config.model;
     let name = path
@@ -118,11 +166,7 @@ fn create(config: &SessionConfig) -> Result<SharedSession, ModelError> {
             }
         })?;
     }
-    let session = builder.commit_from_file(path).map_err(fail)?;
-    Ok(SharedSession {
-        session: Mutex::new(session),
-        path: path.clone(),
-    })
+    builder.commit_from_file(path).map_err(fail)
 }
 
 fn session_error(path: &Path, e: ort::Error) -> ModelError {
