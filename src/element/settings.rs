@@ -139,6 +139,12 @@ impl Settings {
                 cluster_interval: seconds(interval),
                 horizon: seconds(self.horizon),
             },
+            // A live stream's labels are due `latency` after the audio.
+            lag_budget_seconds: if self.latency > gst::ClockTime::ZERO {
+                seconds(self.latency)
+            } else {
+                StreamConfig::default().lag_budget_seconds
+            },
             ..Default::default()
         }
     }

@@ -30,6 +30,9 @@ pub struct StreamConfig {
     /// Live streams: when the inference queue is full, skip the chunk
     /// (a coarser step for as long as inference lags) instead of blocking.
     pub skip_when_busy: bool,
+    /// With `skip_when_busy`: seconds of audio the analysis may fall
+    /// behind before chunks are skipped (the queues are sized to it).
+    pub lag_budget_seconds: f64,
 }
 
 impl Default for StreamConfig {
@@ -40,7 +43,25 @@ impl Default for StreamConfig {
             queue: 16,
             online: OnlineConfig::default(),
             skip_when_busy: false,
+            lag_budget_seconds: 10.0,
         }
+    }
+}
+
+impl StreamConfig {
+    /// Chunks each of the two inference queues may hold. A live stream
+    /// keeps its queued audio to half the lag budget (with chunks in the
+    /// models, the analysis then stays within it); left larger, the queues
+    /// took tens of seconds of audio before anything was skipped, and
+    /// every label came after its buffer had left.
+    pub fn queue_length(&self) -> usize {
+        let queue = self.queue.max(1);
+        if !self.skip_when_busy {
+            return queue;
+        }
+        let step = self.step_seconds.max(0.01);
+        let fits = (self.lag_budget_seconds / step / 4.0).floor() as usize;
+        fits.clamp(1, queue)
     }
 }
 
@@ -75,14 +96,15 @@ impl StreamingDiarizer {
         let step =
             ((config.step_seconds * SAMPLE_RATE as f64).round() as usize).clamp(160, CHUNK_SAMPLES);
         let shared = Arc::new(Shared::default());
-        let (jobs, rx) = crossbeam_channel::bounded(config.queue.max(1));
+        let queue = config.queue_length();
+        let (jobs, rx) = crossbeam_channel::bounded(queue);
         let workers = workers::spawn(
             rx,
             pipeline.segmenter.clone(),
             &pipeline.embedders,
             shared.clone(),
             config.batch.max(1),
-            config.queue.max(1),
+            queue,
         )
         .map_err(|e| ModelError::Inference(format!("cannot start inference threads: {e}")))?;
         let online = Online::new(

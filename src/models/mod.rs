@@ -4,13 +4,15 @@
 mod error;
 pub mod manifest;
 pub mod paths;
+mod pool;
 pub mod provider;
 pub mod runtime;
 
 pub use error::ModelError;
 pub use manifest::{ModelSet, ModelSetRequest};
+pub use pool::{SessionGuard, SharedSession};
 pub use provider::Mode;
-pub use runtime::{SessionConfig, SharedSession};
+pub use runtime::SessionConfig;
 
 /// The command that prepares models and ONNX Runtime, named in every error.
 pub const SETUP_COMMAND: &str = "scripts/setup.sh";

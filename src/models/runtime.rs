@@ -4,13 +4,13 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, TryLockError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use ort::environment::Environment;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
 
+use super::pool::SharedSession;
 use super::provider::{execution_providers, Mode, ProviderOptions};
 use super::{paths, ModelError};
 
@@ -58,52 +58,6 @@ pub struct SessionConfig {
     pub replica: usize,
 }
 
-/// Sessions of one config, each behind a mutex (`Session::run` needs
-/// `&mut`), with the model's path kept for error messages. Many elements
-/// share them: while every session is busy, another is opened, up to one
-/// per core on the CPU (one session serialises its runs, so ten streams
-/// on one session used one core of two); GPU providers keep one.
-pub struct SharedSession {
-    config: SessionConfig,
-    first: Mutex<Session>,
-    /// Opened when every open session is busy.
-    more: Vec<OnceLock<Mutex<Session>>>,
-    next: AtomicUsize,
-    pub path: PathBuf,
-}
-
-impl SharedSession {
-    /// A free session, else a new one while there is room, else the next
-    /// busy one in turn.
-    pub fn lock(&self) -> MutexGuard<'_, Session> {
-        let opened =
-            || std::iter::once(&self.first).chain(self.more.iter().filter_map(OnceLock::get));
-        for session in opened() {
-            match session.try_lock() {
-                Ok(guard) => return guard,
-                Err(TryLockError::Poisoned(p)) => return p.into_inner(),
-                Err(TryLockError::WouldBlock) => {}
-            }
-        }
-        if let Some(slot) = self.more.iter().find(|s| s.get().is_none()) {
-            // Opening can fail (memory): the open sessions still serve.
-            if let Ok(session) = open(&self.config) {
-                let _ = slot.set(Mutex::new(session));
-                if let Some(guard) = slot.get().and_then(|m| m.try_lock().ok()) {
-                    return guard;
-                }
-            }
-        }
-        let turn = self.next.fetch_add(1, Ordering::Relaxed) % opened().count();
-        lock(opened().nth(turn).unwrap_or(&self.first))
-    }
-
-    /// Sessions opened so far.
-    pub fn replicas(&self) -> usize {
-        1 + self.more.iter().filter(|s| s.get().is_some()).count()
-    }
-}
-
 static SESSIONS: Mutex<Option<HashMap<SessionConfig, Weak<SharedSession>>>> = Mutex::new(None);
 
 /// A session for `config`, shared with any live user of the same config.
@@ -124,16 +78,10 @@ fn create(config: &SessionConfig) -> Result<SharedSession, ModelError> {
         Mode::Cpu => std::thread::available_parallelism().map_or(1, |n| n.get()),
         _ => 1,
     };
-    Ok(SharedSession {
-        config: config.clone(),
-        first: Mutex::new(open(config)?),
-        more: (1..limit).map(|_| OnceLock::new()).collect(),
-        next: AtomicUsize::new(0),
-        path: config.model.clone(),
-    })
+    SharedSession::new(config.clone(), limit, open)
 }
 
-fn open(config: &SessionConfig) -> Result<Session, ModelError> {
+pub(super) fn open(config: &SessionConfig) -> Result<Session, ModelError> {
     let env = environment()?;
     let path = &config.model;
     let name = path

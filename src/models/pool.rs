@@ -1,0 +1,128 @@
+//! The sessions of one model and settings, shared by every element that
+//! loads them. A session runs one inference at a time (`Session::run`
+//! needs `&mut`): with one session, ten streams' embeddings queued for one
+//! core of two. So while every session is busy another is opened, up to a
+//! limit (one per core on the CPU, one on GPUs), and a caller waits for
+//! whichever is free first.
+
+use std::ops::{Deref, DerefMut};
+use std::path::PathBuf;
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, TryLockError};
+use std::time::Duration;
+
+use ort::session::Session;
+
+use super::runtime::SessionConfig;
+use super::ModelError;
+
+type Open = fn(&SessionConfig) -> Result<Session, ModelError>;
+
+pub struct SharedSession {
+    config: SessionConfig,
+    open: Open,
+    first: Mutex<Session>,
+    /// Opened when every open session is busy.
+    more: Vec<OnceLock<Mutex<Session>>>,
+    /// Signalled (under `waiting`) whenever a session is handed back.
+    waiting: Mutex<()>,
+    freed: Condvar,
+    /// The model's path, for error messages.
+    pub path: PathBuf,
+}
+
+/// A session in use; handing it back wakes a waiting caller.
+pub struct SessionGuard<'a> {
+    session: Option<MutexGuard<'a, Session>>,
+    pool: &'a SharedSession,
+}
+
+impl SharedSession {
+    pub(super) fn new(config: SessionConfig, limit: usize, open: Open) -> Result<Self, ModelError> {
+        Ok(Self {
+            first: Mutex::new(open(&config)?),
+            more: (1..limit.max(1)).map(|_| OnceLock::new()).collect(),
+            path: config.model.clone(),
+            config,
+            open,
+            waiting: Mutex::new(()),
+            freed: Condvar::new(),
+        })
+    }
+
+    /// A free session, else a newly opened one while there is room, else
+    /// the first one handed back.
+    pub fn lock(&self) -> SessionGuard<'_> {
+        if let Some(session) = self.try_any().or_else(|| self.open_another()) {
+            return self.guard(session);
+        }
+        let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            // Checked again under `waiting`: a session handed back since
+            // cannot have signalled before this wait.
+            if let Some(session) = self.try_any() {
+                return self.guard(session);
+            }
+            // The timeout only bounds a wait that a missed signal would prolong.
+            waiting = match self.freed.wait_timeout(waiting, Duration::from_millis(50)) {
+                Ok((w, _)) => w,
+                Err(p) => p.into_inner().0,
+            };
+        }
+    }
+
+    /// Sessions opened so far.
+    pub fn replicas(&self) -> usize {
+        1 + self.more.iter().filter(|s| s.get().is_some()).count()
+    }
+
+    fn opened(&self) -> impl Iterator<Item = &Mutex<Session>> {
+        std::iter::once(&self.first).chain(self.more.iter().filter_map(OnceLock::get))
+    }
+
+    fn try_any(&self) -> Option<MutexGuard<'_, Session>> {
+        self.opened().find_map(|m| match m.try_lock() {
+            Ok(guard) => Some(guard),
+            // A panic mid-inference elsewhere leaves the session usable.
+            Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        })
+    }
+
+    fn open_another(&self) -> Option<MutexGuard<'_, Session>> {
+        let slot = self.more.iter().find(|s| s.get().is_none())?;
+        // Opening can fail (memory): then the open sessions serve alone.
+        let session = (self.open)(&self.config).ok()?;
+        let _ = slot.set(Mutex::new(session));
+        slot.get()?.try_lock().ok()
+    }
+
+    fn guard<'a>(&'a self, session: MutexGuard<'a, Session>) -> SessionGuard<'a> {
+        SessionGuard {
+            session: Some(session),
+            pool: self,
+        }
+    }
+}
+
+impl Deref for SessionGuard<'_> {
+    type Target = Session;
+    fn deref(&self) -> &Session {
+        self.session.as_deref().expect("held until drop")
+    }
+}
+
+impl DerefMut for SessionGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Session {
+        self.session.as_deref_mut().expect("held until drop")
+    }
+}
+
+impl Drop for SessionGuard<'_> {
+    fn drop(&mut self) {
+        // Unlock first, then signal under `waiting`, so a waiter that
+        // checked before this unlock is already waiting and wakes.
+        self.session = None;
+        let _waiting = self.pool.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        self.pool.freed.notify_one();
+    }
+}
