@@ -7,6 +7,7 @@
 
 use std::ops::{Deref, DerefMut};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, TryLockError};
 use std::time::Duration;
 
@@ -23,6 +24,8 @@ pub struct SharedSession {
     first: Mutex<Session>,
     /// Opened when every open session is busy.
     more: Vec<OnceLock<Mutex<Session>>>,
+    /// Set when opening another failed: not tried again on every call.
+    full: AtomicBool,
     /// Signalled (under `waiting`) whenever a session is handed back.
     waiting: Mutex<()>,
     freed: Condvar,
@@ -41,6 +44,7 @@ impl SharedSession {
         Ok(Self {
             first: Mutex::new(open(&config)?),
             more: (1..limit.max(1)).map(|_| OnceLock::new()).collect(),
+            full: AtomicBool::new(false),
             path: config.model.clone(),
             config,
             open,
@@ -89,9 +93,15 @@ impl SharedSession {
     }
 
     fn open_another(&self) -> Option<MutexGuard<'_, Session>> {
+        if self.full.load(Ordering::Relaxed) {
+            return None;
+        }
         let slot = self.more.iter().find(|s| s.get().is_none())?;
         // Opening can fail (memory): then the open sessions serve alone.
-        let session = (self.open)(&self.config).ok()?;
+        let Ok(session) = (self.open)(&self.config) else {
+            self.full.store(true, Ordering::Relaxed);
+            return None;
+        };
         let _ = slot.set(Mutex::new(session));
         slot.get()?.try_lock().ok()
     }
