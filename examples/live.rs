@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use gstspeakrs::engine::der::{score, DerComponents, Segment};
-use sets::{looped, read_set, repeated, within};
+use sets::{looped, parts, pct, read_set, repeated, within};
 use stream::{Outcome, Spec};
 
 struct Options {
@@ -128,22 +128,6 @@ fn cpu_seconds() -> f64 {
             .unwrap_or(0.0)
     };
     (ticks(11) + ticks(12)) / 100.0
-}
-
-fn pct(c: &DerComponents) -> String {
-    format!("{:.2} %", 100.0 * c.der())
-}
-
-/// DER with its parts: missed / false alarm / confusion.
-fn parts(c: &DerComponents) -> String {
-    let p = |v: f64| 100.0 * v / c.total.max(1e-9);
-    format!(
-        "{} (missed {:.1}, false alarm {:.1}, confusion {:.1})",
-        pct(c),
-        p(c.missed),
-        p(c.false_alarm),
-        p(c.confusion)
-    )
 }
 
 fn der(o: &Options) {

@@ -31,7 +31,7 @@ mod sets;
 #[path = "online_replay/switches.rs"]
 mod switches;
 
-use sets::{repeated, within};
+use sets::{parts, repeated, within};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -230,14 +230,7 @@ fn main() {
     let whole_live = score(&within(&truth, 0.0, emitted), &within(&live, 0.0, emitted));
     let whole_eos = score(&truth, &eos);
     if trace {
-        for (name, d) in [("live", &whole_live), ("EOS", &whole_eos)] {
-            eprintln!(
-                "{name}: missed {:.2} %, false alarm {:.2} %, confusion {:.2} %",
-                100.0 * d.missed / d.total,
-                100.0 * d.false_alarm / d.total,
-                100.0 * d.confusion / d.total
-            );
-        }
+        eprintln!("live {}; EOS {}", parts(&whole_live), parts(&whole_eos));
     }
     let (switches, judged) = switches::from_loop_to_loop(&truth, &eos, loop_len, loops, trace);
     println!(

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use gstspeakrs::engine::der::Segment;
+use gstspeakrs::engine::der::{DerComponents, Segment};
 use gstspeakrs::engine::rttm::parse_rttm;
 
 pub struct Entry {
@@ -172,4 +172,20 @@ pub fn relabelled(
         .collect();
     out.sort();
     out
+}
+
+pub fn pct(c: &DerComponents) -> String {
+    format!("{:.2} %", 100.0 * c.der())
+}
+
+/// DER with its parts: missed / false alarm / confusion.
+pub fn parts(c: &DerComponents) -> String {
+    let p = |v: f64| 100.0 * v / c.total.max(1e-9);
+    format!(
+        "{} (missed {:.1}, false alarm {:.1}, confusion {:.1})",
+        pct(c),
+        p(c.missed),
+        p(c.false_alarm),
+        p(c.confusion)
+    )
 }
