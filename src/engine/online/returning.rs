@@ -13,7 +13,7 @@ use ndarray::{Array2, ArrayView2, Axis};
 
 use super::Online;
 use crate::engine::config::LOCAL_SPEAKERS;
-use crate::engine::registry::{accumulate, HorizonSums};
+use crate::engine::registry::{accumulate, HorizonSums, Model};
 
 impl Online {
     /// The labels the kept chunks carry (sorted) and, per cluster of
@@ -66,7 +66,12 @@ impl Online {
             })
             .collect();
         // Archived models only: the horizon's own frames are what is judged.
-        let models = self.registry.models(&HorizonSums::new());
+        let models: BTreeMap<usize, Model> = self
+            .registry
+            .models(&HorizonSums::new())
+            .into_iter()
+            .map(|m| (m.id, m))
+            .collect();
         let mut groups: BTreeMap<(usize, usize), Vec<(usize, usize)>> = BTreeMap::new();
         for (c, k) in self.kept.iter().enumerate().filter(|(_, k)| !k.settled) {
             for s in 0..LOCAL_SPEAKERS {
@@ -76,7 +81,7 @@ impl Online {
                     continue;
                 };
                 let absent = !main.contains(&Some(label));
-                if absent && models.iter().any(|m| m.id == label) {
+                if absent && models.contains_key(&label) {
                     groups.entry((h, label)).or_default().push((c, s));
                 }
             }
@@ -84,7 +89,7 @@ impl Online {
         // One new cluster per label, however many clusters it is taken from.
         let mut moved: BTreeMap<usize, i32> = BTreeMap::new();
         for ((h, label), members) in groups {
-            let Some(model) = models.iter().find(|m| m.id == label) else {
+            let Some(model) = models.get(&label) else {
                 continue;
             };
             if self.closer_to_model(hard, h, &members, &model.mean, model.weight) {
