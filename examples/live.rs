@@ -13,7 +13,8 @@
 //!   Buffers are 5 ms, so that labelling whole buffers costs little.
 //! - `streams`: N live pipelines (`appsrc is-live=true` paced by the wall
 //!   clock) in one process, looping the set; per-stream CPU, skipped chunks
-//!   (degradation), RSS, live-vs-EOS DER and label switches, for each N.
+//!   (degradation), peak RSS, live-vs-EOS DER and label switches, for each
+//!   N in a process of its own.
 //! - `soak`: one accelerated stream of many hours (the set looped): RSS and
 //!   re-clustering time over stream time.
 
@@ -197,11 +198,18 @@ fn looped_reference(one: &[Segment], loop_len: f64, until: f64) -> Vec<Segment> 
     clip(&repeated(one, loop_len, 0..loops), until)
 }
 
+const STREAMS_HEADER: &str = "| streams | per-stream CPU | skipped chunks | peak RSS | live vs EOS DER | label switches | real time |\n|---|---|---|---|---|---|---|";
+
 fn streams(o: &Options) {
+    println!("{STREAMS_HEADER}");
+    if o.streams.len() > 1 {
+        // One process per count: peak RSS is then that count's alone, not
+        // whatever the counts before it left in the allocator.
+        o.streams.iter().for_each(|&n| streams_in_child(n));
+        return;
+    }
     let (audio, reference) = looped(&read_set(&o.set));
     let (audio, reference) = (Arc::new(audio), Arc::new(reference));
-    println!("| streams | per-stream CPU | skipped chunks | peak RSS | live vs EOS DER | label switches | real time |");
-    println!("|---|---|---|---|---|---|---|");
     for &n in &o.streams {
         let (cpu0, wall0) = (cpu_seconds(), Instant::now());
         let peak = Arc::new(AtomicU64::new(0));
@@ -251,6 +259,25 @@ fn streams(o: &Options) {
             pct(&between),
             if skipped == 0 { "yes" } else { "no (degraded)" }
         );
+    }
+}
+
+/// Runs this benchmark again for `n` streams alone and prints its row.
+fn streams_in_child(n: usize) {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(i) = args.iter().position(|a| a == "--streams") {
+        args[i + 1] = n.to_string();
+    }
+    let exe = std::env::current_exe().expect("the benchmark's own path");
+    let out = std::process::Command::new(exe)
+        .args(&args)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("run the benchmark for one count");
+    let text = String::from_utf8_lossy(&out.stdout);
+    match text.lines().find(|l| l.starts_with(&format!("| {n} |"))) {
+        Some(row) => println!("{row}"),
+        None => println!("| {n} | failed: {} |", out.status),
     }
 }
 

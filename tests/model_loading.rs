@@ -170,3 +170,26 @@ fn a_busy_shared_session_opens_another_up_to_one_per_core() {
     drop(shared.lock());
     assert_eq!(shared.replicas(), cores.min(2));
 }
+
+#[test]
+fn callers_racing_for_a_busy_session_open_each_extra_one_once() {
+    // Threads 5: a config no other test here uses.
+    let shared = common::session(common::model_set().embedding, 5);
+    let start = std::sync::Barrier::new(8);
+    std::thread::scope(|scope| {
+        for _ in 0..8 {
+            scope.spawn(|| {
+                start.wait();
+                let _busy = shared.lock();
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            });
+        }
+    });
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert!(shared.replicas() <= cores.max(1), "{}", shared.replicas());
+    assert_eq!(
+        shared.opens(),
+        shared.replicas(),
+        "a session was opened and thrown away"
+    );
+}

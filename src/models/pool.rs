@@ -7,7 +7,7 @@
 
 use std::ops::{Deref, DerefMut};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, TryLockError};
 use std::time::Duration;
 
@@ -26,6 +26,12 @@ pub struct SharedSession {
     more: Vec<OnceLock<Mutex<Session>>>,
     /// Set when opening another failed: not tried again on every call.
     full: AtomicBool,
+    /// Held while another session is opened: callers racing to open would
+    /// each load the model, and all copies but one would be thrown away
+    /// (with ten streams starting at once, hundreds of MiB of peak RSS).
+    opening: Mutex<()>,
+    /// Sessions opened, thrown-away ones included (there should be none).
+    opens: AtomicUsize,
     /// Signalled (under `waiting`) whenever a session is handed back.
     waiting: Mutex<()>,
     freed: Condvar,
@@ -45,6 +51,8 @@ impl SharedSession {
             first: Mutex::new(open(&config)?),
             more: (1..limit.max(1)).map(|_| OnceLock::new()).collect(),
             full: AtomicBool::new(false),
+            opening: Mutex::new(()),
+            opens: AtomicUsize::new(1),
             path: config.model.clone(),
             config,
             open,
@@ -74,9 +82,14 @@ impl SharedSession {
         }
     }
 
-    /// Sessions opened so far.
+    /// Sessions open.
     pub fn replicas(&self) -> usize {
         1 + self.more.iter().filter(|s| s.get().is_some()).count()
+    }
+
+    /// Sessions ever opened: more than `replicas` if any was thrown away.
+    pub fn opens(&self) -> usize {
+        self.opens.load(Ordering::Relaxed)
     }
 
     fn opened(&self) -> impl Iterator<Item = &Mutex<Session>> {
@@ -96,7 +109,10 @@ impl SharedSession {
         if self.full.load(Ordering::Relaxed) {
             return None;
         }
+        // Someone else is opening one: wait for whichever session frees first.
+        let _opening = self.opening.try_lock().ok()?;
         let slot = self.more.iter().find(|s| s.get().is_none())?;
+        self.opens.fetch_add(1, Ordering::Relaxed);
         // Opening can fail (memory): then the open sessions serve alone.
         let Ok(session) = (self.open)(&self.config) else {
             self.full.store(true, Ordering::Relaxed);
