@@ -2,7 +2,6 @@
 //! `filesrc ! decodebin ! audioconvert ! speakrsdiarize rttm-location=… ! fakesink`.
 
 mod common;
-#[allow(dead_code)]
 mod element_support;
 
 use std::path::Path;

@@ -95,7 +95,7 @@ fn silence_and_garbage_give_no_turns_and_no_error() {
     let silence = diarize(p.clone(), &StreamConfig::default(), &vec![0.0; 16_000 * 12]).unwrap();
     assert!(silence.turns.is_empty());
     let mut garbage = vec![f32::NAN; 16_000 * 3];
-    garbage.extend(std::iter::repeat(f32::INFINITY).take(16_000));
+    garbage.extend(std::iter::repeat_n(f32::INFINITY, 16_000));
     assert!(diarize(p.clone(), &StreamConfig::default(), &garbage).is_ok());
     assert!(diarize(p, &StreamConfig::default(), &[])
         .unwrap()

@@ -6,7 +6,7 @@ use gstspeakrs::models::runtime::environment;
 #[test]
 fn missing_or_wrong_onnx_runtime_library_is_a_clear_error() {
     std::env::set_var("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so.1.23.2");
-    let err = environment().err().expect("no library there").to_string();
+    let err = environment().expect_err("no library there").to_string();
     assert!(
         err.contains("/nonexistent/libonnxruntime.so.1.23.2") && err.contains("ORT_DYLIB_PATH"),
         "{err}"
@@ -22,8 +22,7 @@ fn missing_or_wrong_onnx_runtime_library_is_a_clear_error() {
     .expect("zlib is on every Debian system");
     std::env::set_var("ORT_DYLIB_PATH", not_ort);
     let err = environment()
-        .err()
-        .expect("zlib is no ONNX Runtime")
+        .expect_err("zlib is no ONNX Runtime")
         .to_string();
     assert!(
         err.contains("OrtGetApiBase") && err.contains("ORT_DYLIB_PATH"),

@@ -1,8 +1,9 @@
 //! GObject / BaseTransform glue of `speakrsdiarize`: properties, caps,
 //! events, queries, state changes; imp/held.rs holds events behind held
 //! buffers and drains at EOS. The work lives in feed.rs (input side),
-//! worker.rs (analysis thread), report.rs (what it reports), output.rs /
-//! meta.rs / messages.rs / rttm_out.rs (outputs).
+//! worker.rs (analysis thread) and analysis.rs (its work), report.rs
+//! (what it reports), output.rs / meta.rs / messages.rs / rttm_out.rs
+//! (outputs).
 //!
 //! Buffers are never modified: the element queues each input buffer
 //! (`submit_input_buffer`) and hands the very same buffer back
@@ -20,7 +21,7 @@
 //!   our own: BaseTransform's C pad functions call those vfuncs;
 //! - glib's `set_property` / `property` trampolines are NOT wrapped (a panic
 //!   there would abort): we wrap them in `catch_panic`, same error;
-//! - the worker thread: engine calls go through `catch_unwind` (worker.rs),
+//! - the worker thread: engine calls go through `catch_unwind` (analysis.rs),
 //!   the rest of its loop too, and `report::event_handler` catches its own panics;
 //! - class set-up (`properties`, `metadata`, `pad_templates`) only builds
 //!   constant data; plugin_init is guarded by `gst::plugin_define!`.

@@ -8,6 +8,7 @@ use std::sync::LazyLock;
 use gst::glib;
 use gst::prelude::*;
 
+mod analysis;
 mod feed;
 mod imp;
 pub mod messages;

@@ -4,29 +4,21 @@
 //! channel blocks a non-live upstream (backpressure, every second analysed)
 //! and makes a live one drop analysis audio instead (the buffers still pass).
 //!
-//! Panic policy: every call into the engine here goes through
-//! `catch_unwind`, and so does the thread's whole loop; a panic becomes an
-//! `Event::Error` (an element error on the bus) and analysis stops, instead
-//! of killing the thread silently. The GStreamer entry points are covered
-//! in imp.rs (see its header), so no panic crosses the FFI boundary.
+//! What the thread does with each command is in `analysis.rs`, with the
+//! panic policy: no panic ends the thread silently, and none crosses the
+//! FFI boundary (the GStreamer entry points are covered in imp.rs).
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{bounded, select, Receiver, Sender, TrySendError};
 
+use super::analysis::Analysis;
 use crate::engine::diarization::Diarization;
 use crate::engine::online::Update;
 use crate::engine::pipeline::Pipeline;
-use crate::engine::registry::Registry;
-use crate::engine::stream::{StreamConfig, StreamingDiarizer};
-use crate::models::ModelError;
-
-/// Samples pushed into the engine per call, so that a flush or a stop is
-/// noticed within about a second of audio.
-const PIECE: usize = 16_000;
+use crate::engine::stream::StreamConfig;
 
 pub enum Command<E> {
     /// Start a new engine stream; the speakers the previous one met keep
@@ -121,24 +113,10 @@ impl<E: Clone + Send + 'static> Worker<E> {
             cancel_tx,
             cancel_rx,
         });
-        let mut state = Analysis {
-            pipeline,
-            config,
-            control: control.clone(),
-            on_event: Box::new(on_event),
-            current: None,
-            registry: Registry::default(),
-            failed: false,
-            reported_skips: 0,
-        };
+        let state = Analysis::new(pipeline, config, control.clone(), Box::new(on_event));
         let thread = std::thread::Builder::new()
             .name("speakrs-worker".into())
-            .spawn(move || {
-                // A panic outside `guarded` still ends analysis with an error, not silently.
-                if let Err(panic) = catch_unwind(AssertUnwindSafe(|| state.run(rx))) {
-                    state.fail(panic_text(panic));
-                }
-            })?;
+            .spawn(move || state.run_until_closed(rx))?;
         Ok(Self {
             tx: Some(tx),
             control,
@@ -197,182 +175,6 @@ impl<E> Drop for Worker<E> {
             // Never join oneself (the last element reference dropped on the worker).
             if thread.thread().id() != std::thread::current().id() {
                 let _ = thread.join();
-            }
-        }
-    }
-}
-
-struct Analysis<E> {
-    pipeline: Pipeline,
-    config: StreamConfig,
-    control: Arc<Control>,
-    on_event: Box<dyn FnMut(Event<E>) + Send>,
-    current: Option<Epoch<E>>,
-    /// Speakers of earlier engine streams (before a flush or a jump).
-    registry: Registry,
-    failed: bool,
-    reported_skips: u64,
-}
-
-struct Epoch<E> {
-    tag: E,
-    stream: StreamingDiarizer,
-    /// Flush generation at its start: a later one means it was flushed.
-    generation: u64,
-}
-
-fn panic_text(panic: Box<dyn std::any::Any + Send>) -> String {
-    let what = panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned());
-    format!(
-        "internal error (panic) in the diarization engine: {}",
-        what.unwrap_or_default()
-    )
-}
-
-/// Degradation warnings: at most one per this many newly skipped chunks.
-const SKIPS_PER_WARNING: u64 = 30;
-
-/// Runs engine code, turning errors and panics into one message.
-fn guarded<T>(f: impl FnOnce() -> Result<T, ModelError>) -> Result<T, String> {
-    match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(panic) => Err(panic_text(panic)),
-    }
-}
-
-impl<E: Clone> Analysis<E> {
-    fn run(&mut self, rx: Receiver<Command<E>>) {
-        let control = self.control.clone();
-        let live = move |g: u64| g == control.generation();
-        for cmd in rx {
-            match cmd {
-                Command::Start { tag, live } => self.start(tag, live),
-                Command::Audio {
-                    generation,
-                    samples,
-                } if live(generation) => {
-                    for piece in samples.chunks(PIECE) {
-                        if !live(generation) || !self.push(piece) {
-                            break;
-                        }
-                    }
-                }
-                Command::Silence {
-                    generation,
-                    samples,
-                } if live(generation) => {
-                    let zeros = vec![0.0f32; PIECE];
-                    let mut left = samples;
-                    while left > 0 && live(generation) {
-                        let n = left.min(PIECE as u64) as usize;
-                        if !self.push(&zeros[..n]) {
-                            break;
-                        }
-                        left -= n as u64;
-                    }
-                }
-                Command::Finish { generation, reply } if live(generation) => {
-                    let _ = reply.send(self.finish());
-                }
-                _ => {} // stale: from before a flush
-            }
-        }
-    }
-
-    fn fail(&mut self, message: String) {
-        self.current = None;
-        self.failed = true;
-        (self.on_event)(Event::Error(message));
-    }
-
-    fn start(&mut self, tag: E, live: bool) {
-        // A stream ended by a timestamp jump or a new segment, not a flush,
-        // is finished and reported (its last turns would be missing at EOS);
-        // a flushed one is dropped. Either way its speakers keep their labels.
-        if let Some(old) = self.current.take() {
-            if old.generation == self.control.generation() {
-                match guarded(|| old.stream.finish_with_registry()) {
-                    Ok((d, registry)) => {
-                        self.registry = registry;
-                        (self.on_event)(Event::Finished(old.tag, d));
-                    }
-                    Err(e) => self.fail(e),
-                }
-            } else if let Ok(registry) = guarded(|| Ok(old.stream.into_registry())) {
-                self.registry = registry;
-            }
-        }
-        if self.failed {
-            return;
-        }
-        let config = StreamConfig {
-            skip_when_busy: live,
-            ..self.config.clone()
-        };
-        let registry = std::mem::take(&mut self.registry);
-        self.reported_skips = 0;
-        match guarded(|| StreamingDiarizer::with_registry(self.pipeline.clone(), &config, registry))
-        {
-            Ok(stream) => {
-                self.current = Some(Epoch {
-                    tag,
-                    stream,
-                    generation: self.control.generation(),
-                })
-            }
-            Err(e) => self.fail(e),
-        }
-    }
-
-    /// Pushes one piece and reports what became known. False on failure.
-    fn push(&mut self, samples: &[f32]) -> bool {
-        let Some(epoch) = self.current.as_mut() else {
-            return false;
-        };
-        let polled = guarded(|| {
-            epoch.stream.push(samples)?;
-            epoch.stream.poll()
-        });
-        let update = match polled {
-            Ok(update) => update,
-            Err(e) => {
-                self.fail(e);
-                return false;
-            }
-        };
-        let skipped = epoch.stream.skipped_chunks();
-        let step = epoch.stream.step_seconds();
-        let tag = epoch.tag.clone();
-        if let Some(update) = update {
-            (self.on_event)(Event::Update(tag, update));
-        }
-        if skipped >= self.reported_skips + SKIPS_PER_WARNING
-            || (skipped > 0 && self.reported_skips == 0)
-        {
-            self.reported_skips = skipped;
-            (self.on_event)(Event::Degraded {
-                skipped_chunks: skipped,
-                step,
-            });
-        }
-        true
-    }
-
-    fn finish(&mut self) -> Option<(E, Diarization)> {
-        let epoch = self.current.take()?;
-        let Epoch { tag, stream, .. } = epoch;
-        match guarded(|| stream.finish_with_registry()) {
-            Ok((d, registry)) => {
-                self.registry = registry;
-                Some((tag, d))
-            }
-            Err(e) => {
-                self.fail(e);
-                None
             }
         }
     }

@@ -174,9 +174,12 @@ fn existing(path: &Path, what: &str) -> Result<PathBuf, ModelError> {
     }
 }
 
-/// Checked files, keyed by path, length and mtime, so that many elements in
-/// one process hash a 28 MB model once.
-static VERIFIED: Mutex<Option<HashMap<(PathBuf, u64, SystemTime), String>>> = Mutex::new(None);
+/// A checked file: path, length and mtime.
+type FileKey = (PathBuf, u64, SystemTime);
+
+/// Checked files and their hashes, so that many elements in one process
+/// hash a 28 MB model once.
+static VERIFIED: Mutex<Option<HashMap<FileKey, String>>> = Mutex::new(None);
 
 fn verify_file(path: &Path, expected: &str, role: &str) -> Result<PathBuf, ModelError> {
     let missing = || ModelError::Missing {
