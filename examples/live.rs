@@ -198,68 +198,69 @@ fn looped_reference(one: &[Segment], loop_len: f64, until: f64) -> Vec<Segment> 
     clip(&repeated(one, loop_len, 0..loops), until)
 }
 
-const STREAMS_HEADER: &str = "| streams | per-stream CPU | skipped chunks | peak RSS | live vs EOS DER | label switches | real time |\n|---|---|---|---|---|---|---|";
-
 fn streams(o: &Options) {
-    println!("{STREAMS_HEADER}");
-    if o.streams.len() > 1 {
+    println!("| streams | per-stream CPU | skipped chunks | peak RSS | live vs EOS DER | label switches | real time |");
+    println!("|---|---|---|---|---|---|---|");
+    match o.streams[..] {
+        [n] => streams_row(o, n),
         // One process per count: peak RSS is then that count's alone, not
         // whatever the counts before it left in the allocator.
-        o.streams.iter().for_each(|&n| streams_in_child(n));
-        return;
+        _ => o.streams.iter().for_each(|&n| streams_in_child(n)),
     }
+}
+
+/// `n` live streams in this process: prints their row of the table.
+fn streams_row(o: &Options, n: usize) {
     let (audio, reference) = looped(&read_set(&o.set));
     let (audio, reference) = (Arc::new(audio), Arc::new(reference));
-    for &n in &o.streams {
-        let (cpu0, wall0) = (cpu_seconds(), Instant::now());
-        let peak = Arc::new(AtomicU64::new(0));
-        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let monitor = {
-            let (peak, done) = (peak.clone(), done.clone());
-            std::thread::spawn(move || {
-                while !done.load(Ordering::Relaxed) {
-                    peak.fetch_max(rss_mib() as u64, Ordering::Relaxed);
-                    std::thread::sleep(std::time::Duration::from_millis(500));
-                }
-            })
-        };
-        let runs: Vec<_> = (0..n)
-            .map(|_| {
-                let spec = Spec {
-                    audio: audio.clone(),
-                    reference: reference.clone(),
-                    seconds: o.minutes * 60.0,
-                    live: true,
-                    buffer_ms: 20,
-                    properties: properties(o, if o.threads == 0 { 1 } else { o.threads }),
-                    progress: Arc::default(),
-                };
-                std::thread::spawn(move || stream::run(&spec))
-            })
-            .collect();
-        let outcomes: Vec<Outcome> = runs
-            .into_iter()
-            .map(|r| r.join().expect("stream"))
-            .collect();
-        done.store(true, Ordering::Relaxed);
-        let _ = monitor.join();
-        let wall = wall0.elapsed().as_secs_f64();
-        let cpu = (cpu_seconds() - cpu0) / wall / n as f64;
-        let skipped: u64 = outcomes.iter().map(|x| x.skipped_chunks).sum();
-        let mut between = DerComponents::default();
-        for x in &outcomes {
-            let until = x.pushed_seconds - o.latency;
-            between += score(&clip(&x.eos, until), &clip(&x.live, until));
-        }
-        let switches: usize = outcomes.iter().map(|x| x.label_switches).sum();
-        println!(
-            "| {n} | {:.0} % of a core | {skipped} | {} MiB | {} | {switches} | {} |",
-            100.0 * cpu,
-            peak.load(Ordering::Relaxed),
-            pct(&between),
-            if skipped == 0 { "yes" } else { "no (degraded)" }
-        );
+    let (cpu0, wall0) = (cpu_seconds(), Instant::now());
+    let peak = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let monitor = {
+        let (peak, done) = (peak.clone(), done.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                peak.fetch_max(rss_mib() as u64, Ordering::Relaxed);
+                std::thread::sleep(std::time::Duration::from_millis(500));
+            }
+        })
+    };
+    let runs: Vec<_> = (0..n)
+        .map(|_| {
+            let spec = Spec {
+                audio: audio.clone(),
+                reference: reference.clone(),
+                seconds: o.minutes * 60.0,
+                live: true,
+                buffer_ms: 20,
+                properties: properties(o, if o.threads == 0 { 1 } else { o.threads }),
+                progress: Arc::default(),
+            };
+            std::thread::spawn(move || stream::run(&spec))
+        })
+        .collect();
+    let outcomes: Vec<Outcome> = runs
+        .into_iter()
+        .map(|r| r.join().expect("stream"))
+        .collect();
+    done.store(true, Ordering::Relaxed);
+    let _ = monitor.join();
+    let wall = wall0.elapsed().as_secs_f64();
+    let cpu = (cpu_seconds() - cpu0) / wall / n as f64;
+    let skipped: u64 = outcomes.iter().map(|x| x.skipped_chunks).sum();
+    let mut between = DerComponents::default();
+    for x in &outcomes {
+        let until = x.pushed_seconds - o.latency;
+        between += score(&clip(&x.eos, until), &clip(&x.live, until));
     }
+    let switches: usize = outcomes.iter().map(|x| x.label_switches).sum();
+    println!(
+        "| {n} | {:.0} % of a core | {skipped} | {} MiB | {} | {switches} | {} |",
+        100.0 * cpu,
+        peak.load(Ordering::Relaxed),
+        pct(&between),
+        if skipped == 0 { "yes" } else { "no (degraded)" }
+    );
 }
 
 /// Runs this benchmark again for `n` streams alone and prints its row.

@@ -13,14 +13,11 @@ use std::time::Duration;
 
 use ort::session::Session;
 
-use super::runtime::SessionConfig;
+use super::runtime::{open, SessionConfig};
 use super::ModelError;
-
-type Open = fn(&SessionConfig) -> Result<Session, ModelError>;
 
 pub struct SharedSession {
     config: SessionConfig,
-    open: Open,
     first: Mutex<Session>,
     /// Opened when every open session is busy.
     more: Vec<OnceLock<Mutex<Session>>>,
@@ -46,7 +43,7 @@ pub struct SessionGuard<'a> {
 }
 
 impl SharedSession {
-    pub(super) fn new(config: SessionConfig, limit: usize, open: Open) -> Result<Self, ModelError> {
+    pub(super) fn new(config: SessionConfig, limit: usize) -> Result<Self, ModelError> {
         Ok(Self {
             first: Mutex::new(open(&config)?),
             more: (1..limit.max(1)).map(|_| OnceLock::new()).collect(),
@@ -55,7 +52,6 @@ impl SharedSession {
             opens: AtomicUsize::new(1),
             path: config.model.clone(),
             config,
-            open,
             waiting: Mutex::new(()),
             freed: Condvar::new(),
         })
@@ -114,7 +110,7 @@ impl SharedSession {
         let slot = self.more.iter().find(|s| s.get().is_none())?;
         self.opens.fetch_add(1, Ordering::Relaxed);
         // Opening can fail (memory): then the open sessions serve alone.
-        let Ok(session) = (self.open)(&self.config) else {
+        let Ok(session) = open(&self.config) else {
             self.full.store(true, Ordering::Relaxed);
             return None;
         };

@@ -78,7 +78,7 @@ fn create(config: &SessionConfig) -> Result<SharedSession, ModelError> {
         Mode::Cpu => std::thread::available_parallelism().map_or(1, |n| n.get()),
         _ => 1,
     };
-    SharedSession::new(config.clone(), limit, open)
+    SharedSession::new(config.clone(), limit)
 }
 
 pub(super) fn open(config: &SessionConfig) -> Result<Session, ModelError> {
