@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # The test command: prepares everything (scripts/setup.sh, seconds when
-# already done), then runs every test suite and checks that each GPU
+# already done), then runs every test suite (the accuracy guard first)
+# and checks that each GPU
 # provider feature still builds, then fuzzes each fuzz target briefly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup.sh
 
+# The accuracy guard first, with its DER figures in the log (about 6 min
+# on 2 cores), then every other suite.
+echo "==> accuracy: the element's DER on ../shared/eval against the README"
+cargo test --release --locked --test accuracy -- --nocapture
+
 echo "==> cargo test --release"
-cargo test --release --locked
+cargo test --release --locked -- --skip element_der_on_
 
 echo "==> leak check (LeakSanitizer)"
 scripts/leak_check.sh

@@ -147,7 +147,6 @@ fn live_source_never_blocks_and_overruns_are_reported() {
     h.play();
     h.set_src_caps_str("audio/x-raw,format=S16LE,layout=interleaved,rate=16000,channels=1");
     let data = std::fs::read(sample_wav()).unwrap();
-    let started = std::time::Instant::now();
     let mut pts = gst::ClockTime::ZERO;
     for _ in 0..10 {
         for piece in data[44..].chunks(32000) {
@@ -160,14 +159,12 @@ fn live_source_never_blocks_and_overruns_are_reported() {
             h.pull().unwrap();
         }
     }
-    let pushed_in = started.elapsed();
-    println!("300 s of live audio passed in {pushed_in:?}");
-    assert!(
-        pushed_in < std::time::Duration::from_secs(20),
-        "live input was blocked ({pushed_in:?})"
-    );
-    // The worker posts the warning once it has caught up with the queued
-    // audio, which may be after the last push returned: wait for it.
+    // 300 s pushed as fast as the harness takes them: far faster than
+    // analysis runs. Had the element applied backpressure, analysis would
+    // have kept up and nothing would be skipped; the warning below proves
+    // that it let the audio through and degraded instead. The worker posts
+    // it once it has caught up with the queued audio, which may be after
+    // the last push returned: wait for it (the timeout only guards a hang).
     let warning = bus
         .timed_pop_filtered(
             gst::ClockTime::from_seconds(120),
@@ -198,14 +195,22 @@ fn flushing_seek_restarts_analysis_and_still_finishes() {
     pipeline.set_state(gst::State::Paused).unwrap();
     pipeline.state(gst::ClockTime::from_seconds(60)).0.unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    let bus = pipeline.bus().unwrap();
+    // Seek once analysis is under way: after its first interim report.
+    let first = bus.timed_pop_filtered(
+        gst::ClockTime::from_seconds(600),
+        &[gst::MessageType::Element, gst::MessageType::Error],
+    );
+    assert!(
+        first.is_some_and(|m| m.type_() == gst::MessageType::Element),
+        "no interim report before the seek"
+    );
     pipeline
         .seek_simple(
             gst::SeekFlags::FLUSH | gst::SeekFlags::ACCURATE,
             gst::ClockTime::from_seconds(15),
         )
         .unwrap();
-    let bus = pipeline.bus().unwrap();
     let mut last = None;
     for msg in bus.iter_timed(gst::ClockTime::from_seconds(600)) {
         match msg.view() {

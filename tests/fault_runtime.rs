@@ -1,15 +1,17 @@
 //! Fault matrix, ONNX Runtime library (issue #6), at element level: a
 //! missing library and one too old are element errors naming the library
-//! and ORT_DYLIB_PATH; fixing the variable and restarting works. Its own
-//! test binary: the library loads once per process, so nothing may load
-//! it before this test sets ORT_DYLIB_PATH. (tests/ort_missing.rs checks
-//! the same below the element, plus a library that is not ONNX Runtime.)
+//! and ORT_DYLIB_PATH; installing the library and restarting works. Each
+//! case runs in a child process that starts with its ORT_DYLIB_PATH: the
+//! library loads once per process, and no test may change the environment
+//! while GStreamer's threads run. (tests/ort_missing.rs checks the same
+//! below the element, plus a library that is not ONNX Runtime.)
 
 mod common;
 mod element_support;
 mod fault_support;
 
 use fault_support::*;
+use gstspeakrs::models::paths;
 
 /// A stand-in libonnxruntime that reports version 1.16.3 (ort needs 1.23).
 fn too_old_library() -> std::path::PathBuf {
@@ -39,27 +41,67 @@ const OrtApiBase *OrtGetApiBase(void) { return &base; }
 }
 
 #[test]
-fn missing_or_too_old_onnx_runtime_is_an_element_error_then_recovers() {
+fn missing_onnx_runtime_is_an_element_error_then_installing_it_recovers() {
+    let installed = paths::ort_library();
+    assert!(
+        installed.exists(),
+        "{} (run scripts/setup.sh)",
+        installed.display()
+    );
+    let dir = element_support::tmp("missing-ort");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let missing = dir.join("libonnxruntime.so.1.23.2");
+    common::run_in_child(
+        "child_missing_then_installed",
+        &[
+            ("ORT_DYLIB_PATH", missing.as_os_str()),
+            ("SPEAKRS_TEST_INSTALLED_ORT", installed.as_os_str()),
+        ],
+    );
+}
+
+#[test]
+#[ignore = "run by missing_onnx_runtime_is_an_element_error_then_installing_it_recovers in a child process"]
+fn child_missing_then_installed() {
     let _g = init();
-    std::env::set_var("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so.1.23.2");
+    let path = std::path::PathBuf::from(
+        std::env::var_os("ORT_DYLIB_PATH")
+            .expect("run by its parent test, which sets ORT_DYLIB_PATH"),
+    );
     refused(
         "",
         gst::ResourceError::NotFound,
-        &["/nonexistent/libonnxruntime.so.1.23.2", "ORT_DYLIB_PATH"],
+        &[&path.to_string_lossy(), "ORT_DYLIB_PATH"],
     );
-
-    let old = too_old_library();
-    std::env::set_var("ORT_DYLIB_PATH", &old);
-    refused(
-        "",
-        gst::ResourceError::NotFound,
-        &["libonnxruntime.so.1.16.3", "1.16.3", "ORT_DYLIB_PATH"],
-    );
-
-    // Fixed: the next start loads the right library (failures are not cached).
-    std::env::remove_var("ORT_DYLIB_PATH");
+    // The user installs the library where the variable points: the next
+    // start loads it (the failure was not cached).
+    let installed = std::env::var_os("SPEAKRS_TEST_INSTALLED_ORT").expect("run by its parent test");
+    std::os::unix::fs::symlink(&installed, &path).unwrap();
     let mut p = Pipe::new("");
     p.play().expect("PLAYING with the installed library");
     p.feed(MONO16K, &speech(6.0), gst::ClockTime::ZERO, 500);
     assert!(!p.finish().turns_within(6.0).is_empty());
+}
+
+#[test]
+fn too_old_onnx_runtime_is_an_element_error_naming_its_version() {
+    let old = too_old_library();
+    common::run_in_child("child_too_old", &[("ORT_DYLIB_PATH", old.as_os_str())]);
+}
+
+#[test]
+#[ignore = "run by too_old_onnx_runtime_is_an_element_error_naming_its_version in a child process"]
+fn child_too_old() {
+    let _g = init();
+    refused(
+        "",
+        gst::ResourceError::NotFound,
+        &[
+            "libonnxruntime.so.1.16.3",
+            "1.16.3",
+            "1.23",
+            "ORT_DYLIB_PATH",
+        ],
+    );
 }

@@ -2,6 +2,8 @@
 //! prepared default models.
 #![allow(dead_code)]
 
+pub mod onnx;
+
 use std::path::PathBuf;
 
 use ndarray::ArrayD;
@@ -45,4 +47,31 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
     let na: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
     let nb: f64 = b.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
     dot / (na * nb)
+}
+
+/// Runs the `#[ignore]`d test `name` of this test binary in a child process
+/// with `env` set from its start, so that no test changes the environment
+/// while threads (GStreamer's, ONNX Runtime's) may read it. Fails unless
+/// the child ran exactly that test and it passed.
+pub fn run_in_child(name: &str, env: &[(&str, &std::ffi::OsStr)]) {
+    let exe = std::env::current_exe().expect("the test binary");
+    let mut command = std::process::Command::new(exe);
+    command.args([
+        name,
+        "--exact",
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ]);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let out = command.output().expect("the test binary runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "child test {name} failed or did not run:\n{stdout}\n{stderr}"
+    );
+    eprint!("{stderr}");
 }
