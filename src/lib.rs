@@ -22,6 +22,7 @@ gst::plugin_define!(
     "MIT/X11",
     env!("CARGO_PKG_NAME"),
     env!("CARGO_PKG_NAME"),
-    env!("CARGO_PKG_REPOSITORY"),
+    // Not published anywhere yet: GStreamer's own default origin, not a made-up URL.
+    "Unknown package origin",
     env!("BUILD_REL_DATE")
 );
