@@ -4,8 +4,12 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use gstspeakrs::engine::pipeline::{Pipeline, PipelineConfig};
-use gstspeakrs::models::{ModelError, ModelSet, ModelSetRequest, SETUP_COMMAND};
+use gstspeakrs::engine::pipeline::{load_plda, Pipeline, PipelineConfig};
+use gstspeakrs::engine::segmentation::Segmenter;
+use gstspeakrs::models::{
+    ModelError, ModelSet, ModelSetRequest, SessionConfig, SharedSession, SETUP_COMMAND,
+};
+use ndarray::{ArrayD, IxDyn};
 
 /// A private copy of the default model set, to damage.
 fn copy_of_default_set(name: &str) -> PathBuf {
@@ -107,86 +111,235 @@ fn model_of_the_wrong_shape_is_refused() {
     assert!(err.to_string().contains("campplus.onnx"), "{err}");
 }
 
+/// A segmentation model must give segmentation-3.0's 589 frames of 7
+/// powerset classes per 10 s window: the engine's frame grid assumes it.
+/// A model giving 588 frames (otherwise the same tiny model that is
+/// accepted with 589) is refused at load, naming the file and the shape.
 #[test]
-fn plda_with_wrong_dimensions_or_nan_is_refused() {
-    let dir = copy_of_default_set("plda");
-    // The reference PLDA of pyannote's VBx test has 192-d input like CAM++: fine.
-    // A PLDA for 256-d WeSpeaker embeddings is not.
-    let mut wrong =
-        ndarray_npy::NpzWriter::new(std::fs::File::create(dir.join("bad.npz")).unwrap());
-    wrong
-        .add_array("mean1", &ndarray::Array1::<f64>::zeros(256))
-        .unwrap();
-    wrong
-        .add_array("mean2", &ndarray::Array1::<f64>::zeros(128))
-        .unwrap();
-    wrong
-        .add_array(
-            "lda",
-            &ndarray::Array2::<f64>::eye(256)
-                .slice(ndarray::s![.., ..128])
-                .to_owned(),
-        )
-        .unwrap();
-    wrong
-        .add_array("mu", &ndarray::Array1::<f64>::zeros(128))
-        .unwrap();
-    wrong
-        .add_array("tr", &ndarray::Array2::<f64>::eye(128))
-        .unwrap();
-    wrong
-        .add_array("psi", &ndarray::Array1::<f64>::from_elem(128, f64::NAN))
-        .unwrap();
-    wrong.finish().unwrap();
+fn segmentation_model_with_another_frame_count_is_refused_at_load() {
+    let good = common::onnx::write_segmentation_like("seg-589x7", 589, 7);
+    let bad = common::onnx::write_segmentation_like("seg-588x7", 588, 7);
+    // The control: the same construction with the right shape passes the probe.
+    Segmenter::new(common::session(good, 1)).unwrap_or_else(|e| panic!("589 × 7 refused: {e}"));
+    let err = Segmenter::new(common::session(bad.clone(), 1))
+        .err()
+        .expect("588 frames per 10 s window must be refused");
+    assert!(matches!(err, ModelError::Shape { .. }), "{err}");
+    let msg = err.to_string();
+    for needle in [&bad.display().to_string()[..], "[N, 589, 7]", "[1, 588, 7]"] {
+        assert!(msg.contains(needle), "does not name `{needle}`: {msg}");
+    }
+    // Through the pipeline, as the element loads it: refused before any audio.
+    let err = Pipeline::load(&PipelineConfig {
+        models: ModelSetRequest {
+            segmentation: Some(bad.clone()),
+            ..Default::default()
+        },
+        threads: 1,
+        ..Default::default()
+    })
+    .err()
+    .expect("the pipeline must refuse 588 frames");
+    assert!(matches!(err, ModelError::Shape { .. }), "{err}");
+    assert!(err.to_string().contains("[N, 589, 7]"), "{err}");
+}
+
+#[test]
+fn segmentation_model_with_another_class_count_is_refused_at_load() {
+    let bad = common::onnx::write_segmentation_like("seg-589x4", 589, 4);
+    let err = Segmenter::new(common::session(bad.clone(), 1))
+        .err()
+        .expect("4 classes must be refused");
+    assert!(matches!(err, ModelError::Shape { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&bad.display().to_string()) && msg.contains("[1, 589, 4]"),
+        "{msg}"
+    );
+}
+
+/// A PLDA with the arrays of the default one, `f` applied to each.
+fn write_plda(path: &Path, f: impl Fn(&str, ArrayD<f64>) -> ArrayD<f64>) {
+    let source = common::model_set().plda.expect("default PLDA");
+    let mut reader = ndarray_npy::NpzReader::new(std::fs::File::open(source).unwrap()).unwrap();
+    let mut writer = ndarray_npy::NpzWriter::new(std::fs::File::create(path).unwrap());
+    for name in reader.names().unwrap() {
+        let a: ArrayD<f64> = match reader.by_name::<ndarray::OwnedRepr<f64>, IxDyn>(&name) {
+            Ok(a) => a,
+            Err(_) => reader
+                .by_name::<ndarray::OwnedRepr<f32>, IxDyn>(&name)
+                .unwrap()
+                .mapv(f64::from),
+        };
+        let key = name.trim_end_matches(".npy").to_string();
+        writer.add_array(key.as_str(), &f(&key, a)).unwrap();
+    }
+    writer.finish().unwrap();
+}
+
+fn load_with_plda(plda: &Path) -> ModelError {
     let config = PipelineConfig {
         models: ModelSetRequest {
-            plda: Some(dir.join("bad.npz")),
+            plda: Some(plda.to_path_buf()),
             ..Default::default()
         },
         threads: 1,
         ..Default::default()
     };
-    let err = Pipeline::load(&config)
+    Pipeline::load(&config)
         .err()
-        .expect("bad PLDA must be refused");
-    assert!(err.to_string().contains("bad.npz"), "{err}");
+        .unwrap_or_else(|| panic!("{} must be refused", plda.display()))
+}
+
+/// A well-formed PLDA for 256-d embeddings (WeSpeaker's) with CAM++'s
+/// 192-d ones: refused by the dimension check, naming both dimensions.
+#[test]
+fn plda_for_embeddings_of_another_dimension_is_refused() {
+    let dir = copy_of_default_set("plda-dim");
+    let path = dir.join("wide.npz");
+    let mut wide = ndarray_npy::NpzWriter::new(std::fs::File::create(&path).unwrap());
+    let eye = |n| ndarray::Array2::<f64>::eye(n);
+    wide.add_array("mean1", &ndarray::Array1::<f64>::zeros(256))
+        .unwrap();
+    wide.add_array("mean2", &ndarray::Array1::<f64>::zeros(128))
+        .unwrap();
+    wide.add_array("lda", &eye(256).slice(ndarray::s![.., ..128]).to_owned())
+        .unwrap();
+    wide.add_array("mu", &ndarray::Array1::<f64>::zeros(128))
+        .unwrap();
+    wide.add_array("tr", &eye(128)).unwrap();
+    wide.add_array("psi", &ndarray::Array1::<f64>::ones(128))
+        .unwrap();
+    wide.finish().unwrap();
+    // Nothing else is wrong with it: it loads on its own.
+    let plda = load_plda(&path).unwrap_or_else(|e| panic!("a valid 256-d PLDA: {e}"));
+    assert_eq!(plda.input_dim(), 256);
+    let err = load_with_plda(&path);
+    assert!(matches!(err, ModelError::Shape { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("wide.npz")
+            && msg.contains("256-d")
+            && msg.contains("192-d")
+            && msg.contains("campplus.onnx"),
+        "{msg}"
+    );
+}
+
+/// The default PLDA with one NaN in `psi`: refused naming the array.
+#[test]
+fn plda_with_nan_is_refused() {
+    let dir = copy_of_default_set("plda-nan");
+    let path = dir.join("nan.npz");
+    write_plda(&path, |name, mut a| {
+        if name == "psi" {
+            a.iter_mut().take(1).for_each(|v| *v = f64::NAN);
+        }
+        a
+    });
+    // The control: the same copy without the NaN loads.
+    let clean = dir.join("clean.npz");
+    write_plda(&clean, |_, a| a);
+    load_plda(&clean).unwrap_or_else(|e| panic!("the unchanged copy: {e}"));
+    let err = load_with_plda(&path);
+    assert!(matches!(err, ModelError::Shape { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("nan.npz") && msg.contains("psi") && msg.contains("NaN"),
+        "{msg}"
+    );
+}
+
+/// A pool of its own for the embedding model, opening at most `limit`
+/// sessions (not the process-wide shared one: no other test touches it).
+fn pool(limit: usize) -> SharedSession {
+    let config = SessionConfig {
+        model: common::model_set().embedding,
+        provider: Default::default(),
+        threads: 1,
+        replica: 0,
+    };
+    SharedSession::new(config, limit).unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[test]
-fn a_busy_shared_session_opens_another_up_to_one_per_core() {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    // Threads 3: a config no other test here uses, so this session is ours alone.
-    let shared = common::session(common::model_set().embedding, 3);
-    assert_eq!(shared.replicas(), 1);
+fn a_busy_shared_session_opens_another_and_free_ones_are_reused() {
+    let shared = pool(3);
+    assert_eq!((shared.replicas(), shared.opens()), (1, 1));
     let first = shared.lock();
-    if cores >= 2 {
-        // The first is busy: the next user gets a session of its own at once.
-        let second = shared.lock();
-        assert_eq!(shared.replicas(), 2);
-        drop(second);
-    }
+    assert_eq!(shared.replicas(), 1, "the free first session is used");
+    // The first is busy: the next user gets a session of its own at once.
+    let second = shared
+        .try_lock()
+        .expect("another session is opened while the first is busy");
+    assert_eq!((shared.replicas(), shared.opens()), (2, 2));
+    drop(second);
     drop(first);
     // Free again: no more sessions are opened.
     drop(shared.lock());
-    assert_eq!(shared.replicas(), cores.min(2));
+    let (a, b) = (shared.lock(), shared.lock());
+    drop((a, b));
+    assert_eq!((shared.replicas(), shared.opens()), (2, 2));
 }
 
 #[test]
+fn a_pool_at_its_limit_opens_no_more() {
+    let shared = pool(2);
+    let first = shared.lock();
+    let second = shared.try_lock().expect("a second session is opened");
+    // Both busy and no room: a caller would have to wait.
+    assert!(shared.try_lock().is_none(), "a third session was opened");
+    assert_eq!((shared.replicas(), shared.opens()), (2, 2));
+    drop(first);
+    // One handed back: it is the one reused.
+    let again = shared.try_lock().expect("a free session");
+    drop((again, second));
+    assert_eq!((shared.replicas(), shared.opens()), (2, 2));
+    assert_eq!(shared.limit(), 2);
+}
+
+#[test]
+fn cpu_sessions_are_limited_to_one_per_core() {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Threads 3: a config no other test here uses, so this session is ours alone.
+    let shared = common::session(common::model_set().embedding, 3);
+    assert_eq!(shared.limit(), cores);
+    assert_eq!(shared.replicas(), 1, "sessions are opened on demand");
+}
+
+/// Eight callers start together while the first session is busy; each
+/// extra session must be opened once, never opened in parallel and thrown
+/// away. The first session stays busy until a caller has been served, so
+/// at least one extra session is opened whatever the scheduling.
+#[test]
 fn callers_racing_for_a_busy_session_open_each_extra_one_once() {
-    // Threads 5: a config no other test here uses.
-    let shared = common::session(common::model_set().embedding, 5);
+    let shared = pool(4);
+    let busy = shared.lock();
     let start = std::sync::Barrier::new(8);
+    let (served, first_served) = std::sync::mpsc::channel();
     std::thread::scope(|scope| {
         for _ in 0..8 {
-            scope.spawn(|| {
+            let served = served.clone();
+            let (shared, start) = (&shared, &start);
+            scope.spawn(move || {
                 start.wait();
-                let _busy = shared.lock();
-                std::thread::sleep(std::time::Duration::from_millis(100));
+                let session = shared.lock();
+                let _ = served.send(());
+                drop(session);
             });
         }
+        // Only an extra session can serve anyone while `busy` is held. The
+        // timeout only turns a hang (no session ever opened) into a failure.
+        first_served
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .expect("no caller served while the first session was busy: none opened");
+        drop(busy);
     });
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    assert!(shared.replicas() <= cores.max(1), "{}", shared.replicas());
+    assert!(
+        (2..=4).contains(&shared.replicas()),
+        "{} sessions",
+        shared.replicas()
+    );
     assert_eq!(
         shared.opens(),
         shared.replicas(),

@@ -98,6 +98,11 @@ impl<W: Sink> Feed<W> {
         self.down.is_some()
     }
 
+    /// Why the current format's audio cannot be analysed, if it cannot.
+    pub fn unanalysable(&self) -> Option<String> {
+        self.down.as_ref()?.unanalysable()
+    }
+
     /// True before the first buffer of an engine stream (time to query liveness).
     pub fn needs_epoch(&self) -> bool {
         self.timeline.is_none()

@@ -170,10 +170,13 @@ impl BaseTransformImpl for SpeakrsDiarize {
     const PASSTHROUGH_ON_SAME_CAPS: bool = false;
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
-    /// READY → PAUSED: load the models (errors name the file and the fix)
-    /// and start the analysis thread.
+    /// READY → PAUSED: check the speaker counts, load the models (errors
+    /// name the file and the fix) and start the analysis thread.
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = lock(&self.settings).clone();
+        settings
+            .check_speakers()
+            .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ("{}", e)))?;
         let pipeline = Pipeline::load(&settings.pipeline_config()).map_err(|e| model_error(&e))?;
         let turns = Arc::new(Mutex::new(Turns::default()));
         let on_event = report::event_handler(self.obj().downgrade(), turns.clone());
@@ -221,7 +224,14 @@ impl BaseTransformImpl for SpeakrsDiarize {
         state
             .feed
             .set_format(info.rate(), info.channels() as usize, format)
-            .map_err(|_| gst::loggable_error!(CAT, "Flushing"))
+            .map_err(|_| gst::loggable_error!(CAT, "Flushing"))?;
+        if let Some(why) = state.feed.unanalysable() {
+            let details = gst::Structure::builder("speakrs-unanalysable-rate")
+                .field("rate", info.rate())
+                .build();
+            gst::element_imp_warning!(self, gst::StreamError::Format, ("{}", why), details: details);
+        }
+        Ok(())
     }
 
     fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {

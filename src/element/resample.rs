@@ -156,6 +156,23 @@ impl Downsampler {
         self.rate
     }
 
+    /// Why audio at this rate cannot be resampled to 16 kHz, if it cannot:
+    /// such audio still passes, but is analysed as silence.
+    pub fn unanalysable(&self) -> Option<String> {
+        if self.inner.is_some() || self.rate as u64 == OUT_RATE {
+            return None;
+        }
+        let why = if self.rate < MIN_RATE {
+            format!("below {MIN_RATE} Hz there is no speech band to analyse")
+        } else {
+            format!("the resampler to {OUT_RATE} Hz cannot be set up for it")
+        };
+        Some(format!(
+            "Audio at {} Hz cannot be analysed ({why}): it passes through unchanged but is analysed as silence",
+            self.rate
+        ))
+    }
+
     /// Output samples `frames` input frames correspond to.
     fn expected(&self, frames: u64) -> u64 {
         (frames as u128 * OUT_RATE as u128 + self.rate as u128 / 2)
@@ -313,6 +330,20 @@ mod tests {
                 shift.abs() <= 1.0 && err < 0.005,
                 "rate {rate}: shift {shift} samples, max error {err}"
             );
+        }
+    }
+
+    #[test]
+    fn only_rates_it_cannot_resample_are_unanalysable() {
+        for rate in [MIN_RATE, 8000, 16000, 44100, 192_000] {
+            let d = Downsampler::new(rate, 1, SampleFormat::F32);
+            assert_eq!(d.unanalysable(), None, "rate {rate}");
+        }
+        for rate in [1, MIN_RATE - 1] {
+            let why = Downsampler::new(rate, 1, SampleFormat::S16)
+                .unanalysable()
+                .unwrap_or_else(|| panic!("rate {rate} is resampled"));
+            assert!(why.contains(&format!("{rate} Hz")), "{why}");
         }
     }
 

@@ -149,6 +149,29 @@ impl Settings {
         }
     }
 
+    /// Speaker counts no number of speakers satisfies (checked at start,
+    /// before any audio): the message names the properties and their values.
+    pub fn check_speakers(&self) -> Result<(), String> {
+        let (num, min, max) = (self.num_speakers, self.min_speakers, self.max_speakers);
+        let fix = "(0 leaves a count unset)";
+        if min > 0 && max > 0 && min > max {
+            return Err(format!(
+                "min-speakers={min} is greater than max-speakers={max}: no number of speakers satisfies both {fix}"
+            ));
+        }
+        if num > 0 && min > 0 && num < min {
+            return Err(format!(
+                "num-speakers={num} is less than min-speakers={min}: set num-speakers alone or bounds that contain it {fix}"
+            ));
+        }
+        if num > 0 && max > 0 && num > max {
+            return Err(format!(
+                "num-speakers={num} is greater than max-speakers={max}: set num-speakers alone or bounds that contain it {fix}"
+            ));
+        }
+        Ok(())
+    }
+
     pub fn rttm_path(&self) -> Option<PathBuf> {
         path(&self.rttm_location)
     }

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use ndarray::{Array2, Array3, ArrayView2, Axis};
 use ort::value::TensorRef;
 
-use super::config::{LOCAL_SPEAKERS, POWERSET_CLASSES};
+use super::config::{
+    CHUNK_SAMPLES, CHUNK_SECONDS, FRAMES_PER_CHUNK, LOCAL_SPEAKERS, POWERSET_CLASSES,
+};
 use crate::models::{ModelError, SharedSession};
 
 /// Local speakers of each powerset class: {}, {0}, {1}, {2}, {0,1}, {0,2}, {1,2}.
@@ -17,20 +19,32 @@ pub struct Segmenter {
 }
 
 impl Segmenter {
-    /// Wraps a session after checking that it maps `[N, 1, T]` to `[N, F, 7]`.
+    /// Wraps a session after checking that it maps a 10 s window `[N, 1,
+    /// 160000]` to `[N, 589, 7]`: the rest of the engine assumes
+    /// segmentation-3.0's frame grid and powerset, so a model with another
+    /// frame count or class count is refused here rather than failing
+    /// mid-stream.
     pub fn new(session: Arc<SharedSession>) -> Result<Self, ModelError> {
         let segmenter = Self { session };
+        let expected = format!(
+            "[N, {FRAMES_PER_CHUNK}, {POWERSET_CLASSES}] ({FRAMES_PER_CHUNK} frames of \
+             {POWERSET_CLASSES} powerset classes per {CHUNK_SECONDS} s window of \
+             {CHUNK_SAMPLES} samples, as segmentation-3.0)"
+        );
         let probe = segmenter
-            .log_probabilities(&[&vec![0.0; 16_000][..]])
+            .log_probabilities(&[&vec![0.0; CHUNK_SAMPLES][..]])
             .map_err(|e| ModelError::Shape {
                 path: segmenter.session.path.clone(),
-                reason: format!("not a segmentation model taking a [N, 1, samples] waveform ({e})"),
+                reason: format!(
+                    "not a segmentation model taking a [N, 1, samples] waveform and \
+                     giving {expected} ({e})"
+                ),
             })?;
-        if probe.shape()[2] != POWERSET_CLASSES {
+        if probe.shape()[1..] != [FRAMES_PER_CHUNK, POWERSET_CLASSES] {
             return Err(ModelError::Shape {
                 path: segmenter.session.path.clone(),
                 reason: format!(
-                    "segmentation must output {POWERSET_CLASSES} powerset classes, got {:?}",
+                    "segmentation must output {expected}, got {:?}",
                     probe.shape()
                 ),
             });

@@ -43,7 +43,9 @@ pub struct SessionGuard<'a> {
 }
 
 impl SharedSession {
-    pub(super) fn new(config: SessionConfig, limit: usize) -> Result<Self, ModelError> {
+    /// A pool of its own (not shared through `runtime::session`) opening at
+    /// most `limit` sessions; the first is opened here.
+    pub fn new(config: SessionConfig, limit: usize) -> Result<Self, ModelError> {
         Ok(Self {
             first: Mutex::new(open(&config)?),
             more: (1..limit.max(1)).map(|_| OnceLock::new()).collect(),
@@ -60,8 +62,8 @@ impl SharedSession {
     /// A free session, else a newly opened one while there is room, else
     /// the first one handed back.
     pub fn lock(&self) -> SessionGuard<'_> {
-        if let Some(session) = self.try_any().or_else(|| self.open_another()) {
-            return self.guard(session);
+        if let Some(guard) = self.try_lock() {
+            return guard;
         }
         let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
         loop {
@@ -76,6 +78,19 @@ impl SharedSession {
                 Err(p) => p.into_inner().0,
             };
         }
+    }
+
+    /// The most sessions this pool opens.
+    pub fn limit(&self) -> usize {
+        1 + self.more.len()
+    }
+
+    /// A free session, else a newly opened one while there is room; `None`
+    /// instead of waiting when every session is busy and none can be opened
+    /// now (the limit is reached, or another caller is opening one).
+    pub fn try_lock(&self) -> Option<SessionGuard<'_>> {
+        let session = self.try_any().or_else(|| self.open_another())?;
+        Some(self.guard(session))
     }
 
     /// Sessions open.
