@@ -12,19 +12,23 @@
 //! `--mode engine` calls the engine directly. `--score-only DIR` scores
 //! RTTMs another system wrote (e.g. tools/bench_sherpa.py).
 
+#[path = "common/der.rs"]
+mod der;
 #[path = "evaluate/element_mode.rs"]
 mod element_mode;
 #[path = "common/sets.rs"]
 mod sets;
+#[path = "common/wav.rs"]
+mod wav;
 
 use std::path::PathBuf;
 use std::time::Instant;
 
+use crate::der::{score, DerComponents};
+use crate::wav::read_wav_16k;
 use gstspeakrs::engine::clustering::ClusteringConfig;
-use gstspeakrs::engine::der::{score, DerComponents};
-use gstspeakrs::engine::pipeline::{Pipeline, PipelineConfig};
+use gstspeakrs::engine::loaded::{EngineConfig, LoadedModels};
 use gstspeakrs::engine::stream::{diarize, StreamConfig};
-use gstspeakrs::engine::wav::read_wav_16k;
 use sets::{read_index, segments};
 
 pub struct Options {
@@ -87,7 +91,7 @@ fn peak_rss_mib() -> f64 {
 
 fn main() {
     let o = parse();
-    let mut config = PipelineConfig {
+    let mut config = EngineConfig {
         threads: o.threads,
         ..Default::default()
     };
@@ -103,7 +107,7 @@ fn main() {
     let loaded = o
         .score_only
         .is_none()
-        .then(|| Pipeline::load(&config).unwrap_or_else(|e| panic!("{e}")));
+        .then(|| LoadedModels::load(&config).unwrap_or_else(|e| panic!("{e}")));
     let pipeline = loaded.as_ref().filter(|_| o.mode == "engine");
     if o.score_only.is_none() && o.mode == "element" {
         element_mode::init();

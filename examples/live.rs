@@ -24,6 +24,8 @@
 //! - `soak`: one accelerated stream of many hours (the set looped): RSS and
 //!   re-clustering time over stream time.
 
+#[path = "common/der.rs"]
+mod der;
 #[path = "common/sets.rs"]
 mod sets;
 #[path = "live/stream.rs"]
@@ -34,7 +36,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use gstspeakrs::engine::der::{score, DerComponents, Segment};
+use crate::der::{score, DerComponents, Segment};
 use sets::{looped, parts, pct, read_set, repeated, within};
 use stream::{Outcome, Spec};
 

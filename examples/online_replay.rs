@@ -26,6 +26,8 @@
 
 #[path = "online_replay/cache.rs"]
 mod cache;
+#[path = "common/der.rs"]
+mod der;
 #[path = "common/sets.rs"]
 mod sets;
 #[path = "online_replay/switches.rs"]
@@ -37,12 +39,12 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use gstspeakrs::engine::analysis::ChunkAnalysis;
+use crate::der::{score, Segment};
 use gstspeakrs::engine::config::{CHUNK_SECONDS, SAMPLE_RATE};
-use gstspeakrs::engine::der::{score, Segment};
+use gstspeakrs::engine::frontend::chunks::ChunkAnalysis;
+use gstspeakrs::engine::loaded::{EngineConfig, LoadedModels};
 use gstspeakrs::engine::online::{Online, OnlineConfig};
-use gstspeakrs::engine::pipeline::{Pipeline, PipelineConfig};
-use gstspeakrs::engine::reconstruct::Turn;
+use gstspeakrs::engine::output::reconstruct::Turn;
 use gstspeakrs::engine::registry::{LabelChange, Registry};
 
 struct Options {
@@ -103,7 +105,7 @@ fn main() {
     audio.resize(audio.len().div_ceil(step) * step, 0.0);
     let loop_len = audio.len() as f64 / SAMPLE_RATE as f64;
     let (_, reference) = sets::looped(&files);
-    let pipeline = Pipeline::load(&PipelineConfig {
+    let pipeline = LoadedModels::load(&EngineConfig {
         threads: 2,
         ..Default::default()
     })

@@ -7,16 +7,20 @@
 //!
 //! Each utterance is cut into 1.5–3 s pieces (a deterministic sequence), as
 //! long as the speaker turns the embeddings of a conversation come from,
-//! and each piece is embedded the way the pipeline embeds a speaker.
+//! and each piece is embedded the way the pipeline embeds a speaker active
+//! over it (the engine's own chunking, mean and frame selection).
 
+#[path = "common/wav.rs"]
+mod wav;
 use std::path::PathBuf;
 
-use gstspeakrs::engine::embedding::Embedder;
-use gstspeakrs::engine::fbank::Fbank;
-use gstspeakrs::engine::plda::Plda;
-use gstspeakrs::engine::plda_fit::{fit, PldaKind};
-use gstspeakrs::engine::wav::read_wav_16k;
-use gstspeakrs::models::{runtime, ModelSet, SessionConfig};
+use crate::wav::read_wav_16k;
+use gstspeakrs::engine::clustering::plda::Plda;
+use gstspeakrs::engine::clustering::plda_fit::{fit, PldaKind};
+use gstspeakrs::engine::config::CHUNK_SAMPLES;
+use gstspeakrs::engine::frontend::embedding::{span_mask, speaker_features, Embedder};
+use gstspeakrs::engine::frontend::fbank::Fbank;
+use gstspeakrs::models::{pool, ModelSet, SessionConfig};
 
 struct Args {
     kind: String,
@@ -49,22 +53,22 @@ fn parse_args() -> Args {
     args
 }
 
-/// Fbank of one piece as the pipeline computes a speaker's features: log-mel
-/// of the 10 s window around it (as much of it as the utterance has), mean
-/// taken over that window, then the piece's frames picked out.
+/// Features of one piece as the pipeline computes a speaker's: the 10 s
+/// chunk around it (zero-padded past the utterance's end, as the last
+/// chunk of a stream is), with the piece as the speaker's active span,
+/// through the engine's own selection (`speaker_features`).
 fn piece_features(fbank: &Fbank, audio: &[f32], start: usize, len: usize) -> ndarray::Array2<f32> {
-    const WINDOW: usize = 160_000;
-    let window_start = (start + len / 2)
-        .saturating_sub(WINDOW / 2)
-        .min(audio.len().saturating_sub(WINDOW));
-    let window = &audio[window_start..(window_start + WINDOW).min(audio.len())];
-    let mut feats = fbank.log_mel(window);
-    gstspeakrs::engine::fbank::subtract_time_mean(&mut feats);
-    let first = (start - window_start) / 160;
-    let frames = Fbank::num_frames(len);
-    feats
-        .slice(ndarray::s![first..(first + frames).min(feats.nrows()), ..])
-        .to_owned()
+    let chunk_start = (start + len / 2)
+        .saturating_sub(CHUNK_SAMPLES / 2)
+        .min(audio.len().saturating_sub(CHUNK_SAMPLES));
+    let mut chunk = audio[chunk_start..(chunk_start + CHUNK_SAMPLES).min(audio.len())].to_vec();
+    chunk.resize(CHUNK_SAMPLES, 0.0);
+    let from = start - chunk_start;
+    let mask = span_mask(from, from + len);
+    speaker_features(fbank.log_mel(&chunk), &[Some(mask)])
+        .pop()
+        .flatten()
+        .expect("a piece with frames")
 }
 
 /// Piece lengths in samples, 1.5–3 s, from a fixed linear congruential sequence.
@@ -79,7 +83,7 @@ fn piece_lengths(seed: &mut u64) -> usize {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse_args();
     let models = ModelSet::resolve(&Default::default())?;
-    let session = runtime::session(&SessionConfig {
+    let session = pool::session(&SessionConfig {
         model: models.embedding,
         provider: Default::default(),
         threads: 2,

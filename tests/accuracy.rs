@@ -14,9 +14,9 @@ mod common;
 
 use std::path::Path;
 
+use common::der::{score, DerComponents, Segment};
 use gst::prelude::*;
-use gstspeakrs::engine::der::{score, DerComponents, Segment};
-use gstspeakrs::engine::rttm::parse_rttm;
+use gstspeakrs::engine::output::rttm::parse_rttm;
 
 /// Allowed rise over the README figure, in DER points. Runs are
 /// deterministic on one machine; the margin absorbs f32 rounding of other

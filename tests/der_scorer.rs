@@ -1,7 +1,9 @@
 //! Hand-computed DER cases (collar 0, overlap scored, optimal mapping).
 //! Tolerance: 1e-9 s on every component.
 
-use gstspeakrs::engine::der::{score, DerComponents, Segment};
+mod common;
+
+use common::der::{score, DerComponents, Segment};
 
 fn seg(label: &str, start: f64, end: f64) -> Segment {
     Segment {

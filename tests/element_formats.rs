@@ -8,9 +8,9 @@ use std::path::Path;
 
 use element_support::{init, run_with_rttm, tmp};
 
+use common::der::{score, DerComponents, Segment};
 use gst::prelude::*;
-use gstspeakrs::engine::der::{score, DerComponents, Segment};
-use gstspeakrs::engine::rttm::parse_rttm;
+use gstspeakrs::engine::output::rttm::parse_rttm;
 
 /// Runs a launch line to EOS; any error fails the test.
 fn run_to_eos(description: &str) {

@@ -4,19 +4,19 @@
 
 mod common;
 
+use common::der::{score, Segment};
 use common::shared;
-use gstspeakrs::engine::der::{score, Segment};
-use gstspeakrs::engine::diarization::{Diarization, Turn};
+use common::wav::read_wav_16k;
+use gstspeakrs::engine::loaded::{EngineConfig, LoadedModels};
 use gstspeakrs::engine::online::OnlineConfig;
-use gstspeakrs::engine::pipeline::{Pipeline, PipelineConfig};
+use gstspeakrs::engine::output::diarization::{Diarization, Turn};
+use gstspeakrs::engine::output::rttm::parse_rttm;
 use gstspeakrs::engine::registry::Registry;
-use gstspeakrs::engine::rttm::parse_rttm;
 use gstspeakrs::engine::stream::{diarize, StreamConfig, StreamingDiarizer};
-use gstspeakrs::engine::wav::read_wav_16k;
 
-fn pipeline() -> Pipeline {
+fn pipeline() -> LoadedModels {
     common::model_set();
-    Pipeline::load(&PipelineConfig {
+    LoadedModels::load(&EngineConfig {
         threads: 2,
         ..Default::default()
     })

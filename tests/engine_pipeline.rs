@@ -4,17 +4,17 @@
 
 mod common;
 
+use common::der::{score, Segment};
+use common::wav::read_wav_16k;
 use common::{reference, shared};
 use gstspeakrs::engine::clustering::ClusteringConfig;
-use gstspeakrs::engine::der::{score, Segment};
-use gstspeakrs::engine::pipeline::{Pipeline, PipelineConfig};
-use gstspeakrs::engine::rttm::parse_rttm;
+use gstspeakrs::engine::loaded::{EngineConfig, LoadedModels};
+use gstspeakrs::engine::output::rttm::parse_rttm;
 use gstspeakrs::engine::stream::{diarize, StreamConfig, StreamingDiarizer};
-use gstspeakrs::engine::wav::read_wav_16k;
 
-fn pipeline(clustering: ClusteringConfig) -> Pipeline {
+fn pipeline(clustering: ClusteringConfig) -> LoadedModels {
     common::model_set();
-    Pipeline::load(&PipelineConfig {
+    LoadedModels::load(&EngineConfig {
         threads: 2,
         clustering,
         ..Default::default()

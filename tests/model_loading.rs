@@ -4,8 +4,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use gstspeakrs::engine::pipeline::{load_plda, Pipeline, PipelineConfig};
-use gstspeakrs::engine::segmentation::Segmenter;
+use gstspeakrs::engine::frontend::segmentation::Segmenter;
+use gstspeakrs::engine::loaded::{load_plda, EngineConfig, LoadedModels};
 use gstspeakrs::models::{
     ModelError, ModelSet, ModelSetRequest, SessionConfig, SharedSession, SETUP_COMMAND,
 };
@@ -96,7 +96,7 @@ fn truncated_model_fails_its_checksum() {
 #[test]
 fn model_of_the_wrong_shape_is_refused() {
     let set = common::model_set();
-    let config = PipelineConfig {
+    let config = EngineConfig {
         models: ModelSetRequest {
             segmentation: Some(set.embedding.clone()),
             ..Default::default()
@@ -104,7 +104,7 @@ fn model_of_the_wrong_shape_is_refused() {
         threads: 1,
         ..Default::default()
     };
-    let err = Pipeline::load(&config)
+    let err = LoadedModels::load(&config)
         .err()
         .expect("CAM++ is no segmentation model");
     assert!(matches!(err, ModelError::Shape { .. }), "{err}");
@@ -130,7 +130,7 @@ fn segmentation_model_with_another_frame_count_is_refused_at_load() {
         assert!(msg.contains(needle), "does not name `{needle}`: {msg}");
     }
     // Through the pipeline, as the element loads it: refused before any audio.
-    let err = Pipeline::load(&PipelineConfig {
+    let err = LoadedModels::load(&EngineConfig {
         models: ModelSetRequest {
             segmentation: Some(bad.clone()),
             ..Default::default()
@@ -178,7 +178,7 @@ fn write_plda(path: &Path, f: impl Fn(&str, ArrayD<f64>) -> ArrayD<f64>) {
 }
 
 fn load_with_plda(plda: &Path) -> ModelError {
-    let config = PipelineConfig {
+    let config = EngineConfig {
         models: ModelSetRequest {
             plda: Some(plda.to_path_buf()),
             ..Default::default()
@@ -186,7 +186,7 @@ fn load_with_plda(plda: &Path) -> ModelError {
         threads: 1,
         ..Default::default()
     };
-    Pipeline::load(&config)
+    LoadedModels::load(&config)
         .err()
         .unwrap_or_else(|| panic!("{} must be refused", plda.display()))
 }

@@ -4,9 +4,9 @@
 mod common;
 
 use common::{cosine, model_set, npy_f32, session};
-use gstspeakrs::engine::embedding::Embedder;
-use gstspeakrs::engine::fbank::Fbank;
-use gstspeakrs::engine::segmentation::Segmenter;
+use gstspeakrs::engine::frontend::embedding::Embedder;
+use gstspeakrs::engine::frontend::fbank::Fbank;
+use gstspeakrs::engine::frontend::segmentation::Segmenter;
 use ndarray::{s, Axis, Ix2, Ix3};
 
 fn max_abs_diff(a: ndarray::ArrayViewD<f32>, b: ndarray::ArrayViewD<f32>) -> f32 {
@@ -131,7 +131,7 @@ fn campplus_matches_pytorch_cosine_including_short_input() {
 
 #[test]
 fn sliding_log_mel_reuses_frames_exactly() {
-    use gstspeakrs::engine::fbank::SlidingLogMel;
+    use gstspeakrs::engine::frontend::fbank::SlidingLogMel;
     let audio = common::npy_f32("models/segmentation_input.npy");
     let audio = audio.as_slice().unwrap();
     let fbank = Fbank::new();

@@ -2,17 +2,19 @@
 //! arrays (../shared/reference/pyannote/{sample,vbx}). Each test states
 //! its tolerance.
 
+mod common;
+
 use std::fs::File;
 use std::path::PathBuf;
 
-use gstspeakrs::engine::ahc::ahc_labels;
+use common::der::{score, Segment};
+use gstspeakrs::engine::clustering::ahc::ahc_labels;
+use gstspeakrs::engine::clustering::plda::Plda;
+use gstspeakrs::engine::clustering::vbx::{cluster_vbx, VbxParams};
 use gstspeakrs::engine::clustering::{cluster, training_indices, ClusteringConfig};
-use gstspeakrs::engine::count::{speaker_count, FrameGrid};
-use gstspeakrs::engine::der::{score, Segment};
-use gstspeakrs::engine::plda::Plda;
-use gstspeakrs::engine::reconstruct::{reconstruct, turns};
-use gstspeakrs::engine::rttm::{format_rttm, parse_rttm};
-use gstspeakrs::engine::vbx::{cluster_vbx, VbxParams};
+use gstspeakrs::engine::output::count::{speaker_count, FrameGrid};
+use gstspeakrs::engine::output::reconstruct::{reconstruct, turns};
+use gstspeakrs::engine::output::rttm::{format_rttm, parse_rttm};
 use ndarray::{Array1, Array2, Array3, ArrayD, Axis, Ix1, Ix2, Ix3};
 use ndarray_npy::ReadNpyExt;
 
@@ -327,7 +329,7 @@ fn turns_match_reference_rttm() {
 /// Tolerance: exact.
 #[test]
 fn agglomerative_constraints_match_pyannote() {
-    use gstspeakrs::engine::agglomerative::pyannote_agglomerative;
+    use gstspeakrs::engine::clustering::agglomerative::pyannote_agglomerative;
     let (emb, seg) = inputs();
     let train = training_indices(emb.view(), seg.view(), 0.2);
     let x = Array2::from_shape_fn((train.len(), 192), |(i, d)| {
@@ -428,7 +430,7 @@ fn seg_one_speaker(chunks: usize) -> Array3<f32> {
 /// Degenerate inputs give results or errors, never panics.
 #[test]
 fn degenerate_inputs_do_not_panic() {
-    use gstspeakrs::engine::assign::NO_SPEAKER;
+    use gstspeakrs::engine::clustering::assign::NO_SPEAKER;
     use gstspeakrs::engine::clustering::ClusteringError;
     let cfg = ClusteringConfig::vbx();
     // No chunks at all.

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use gstspeakrs::engine::der::{DerComponents, Segment};
-use gstspeakrs::engine::rttm::parse_rttm;
+use crate::der::{DerComponents, Segment};
+use gstspeakrs::engine::output::rttm::parse_rttm;
 
 pub struct Entry {
     pub uri: String,

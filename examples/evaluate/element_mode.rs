@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use gstspeakrs::engine::pipeline::PipelineConfig;
+use gstspeakrs::engine::loaded::EngineConfig;
 
 use super::sets::Entry;
 use super::Options;
@@ -12,7 +12,7 @@ pub fn init() {
     gstspeakrs::plugin_register_static().expect("register speakrs plugin");
 }
 
-pub fn run(o: &Options, e: &Entry, rttm: &Path, config: &PipelineConfig) {
+pub fn run(o: &Options, e: &Entry, rttm: &Path, config: &EngineConfig) {
     use gst::prelude::*;
     let mut desc = format!(
         "filesrc location=\"{}\" ! decodebin ! audioconvert ! speakrsdiarize step={} threads={} rttm-location=\"{}\"",

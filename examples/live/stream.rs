@@ -7,8 +7,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::der::Segment;
 use gst::prelude::*;
-use gstspeakrs::engine::der::Segment;
 
 use super::sets::{dominant, relabelled, repeated, span};
 

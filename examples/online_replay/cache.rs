@@ -5,17 +5,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use gstspeakrs::engine::analysis::ChunkAnalysis;
 use gstspeakrs::engine::config::{CHUNK_SECONDS, SAMPLE_RATE};
-use gstspeakrs::engine::pipeline::Pipeline;
-use gstspeakrs::engine::workers::{self, ChunkJob, Shared};
+use gstspeakrs::engine::frontend::chunks::ChunkAnalysis;
+use gstspeakrs::engine::frontend::inference::{self, ChunkJob, Shared};
+use gstspeakrs::engine::loaded::LoadedModels;
 use gstspeakrs::models::manifest::sha256_file;
 use ndarray::{Array3, Axis};
 use ndarray_npy::{NpzReader, NpzWriter};
 
 /// One loop's chunks, as they are in every loop but the stream's end: the
 /// chunks starting in the second of two concatenated loops.
-fn analyse_loop(audio: &[f32], step: usize, pipeline: &Pipeline) -> Vec<ChunkAnalysis> {
+fn analyse_loop(audio: &[f32], step: usize, pipeline: &LoadedModels) -> Vec<ChunkAnalysis> {
     let chunk = (CHUNK_SECONDS * SAMPLE_RATE as f64) as usize;
     let mut twice = audio.to_vec();
     twice.extend_from_slice(audio);
@@ -23,7 +23,7 @@ fn analyse_loop(audio: &[f32], step: usize, pipeline: &Pipeline) -> Vec<ChunkAna
     let per_loop = audio.len() / step;
     let shared = Arc::new(Shared::default());
     let (jobs, rx) = crossbeam_channel::bounded(16);
-    let threads = workers::spawn(
+    let threads = inference::spawn(
         rx,
         pipeline.segmenter.clone(),
         &pipeline.embedders,
@@ -68,7 +68,7 @@ pub fn cached_analyses(
     set: &Path,
     audio: &[f32],
     step: usize,
-    pipeline: &Pipeline,
+    pipeline: &LoadedModels,
 ) -> Vec<ChunkAnalysis> {
     let cache = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)

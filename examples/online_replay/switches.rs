@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use gstspeakrs::engine::der::Segment;
+use crate::der::Segment;
 
 use super::sets::{dominant, relabelled, span, within};
 

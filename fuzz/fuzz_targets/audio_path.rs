@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use arbitrary::Arbitrary;
 use gstspeakrs::element::fuzzing::{Command, Downsampler, Feed, SampleFormat, SendError, Sink, Timeline};
-use gstspeakrs::engine::diarization::Diarization;
+use gstspeakrs::engine::output::diarization::Diarization;
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Debug, Arbitrary, Clone, Copy)]

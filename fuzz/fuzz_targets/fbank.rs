@@ -4,7 +4,7 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use gstspeakrs::engine::fbank::{Fbank, SlidingLogMel};
+use gstspeakrs::engine::frontend::fbank::{Fbank, SlidingLogMel};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Debug, Arbitrary)]

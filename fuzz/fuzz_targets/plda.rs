@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
-use gstspeakrs::engine::pipeline::load_plda;
+use gstspeakrs::engine::loaded::load_plda;
 use libfuzzer_sys::fuzz_target;
 use ndarray::Array2;
 

@@ -5,8 +5,8 @@
 #![no_main]
 
 use arbitrary::{Arbitrary, Unstructured};
-use gstspeakrs::engine::reconstruct::Turn;
-use gstspeakrs::engine::rttm::{format_rttm, parse_rttm, speaker_labels};
+use gstspeakrs::engine::output::reconstruct::Turn;
+use gstspeakrs::engine::output::rttm::{format_rttm, parse_rttm, speaker_labels};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Debug, Arbitrary)]

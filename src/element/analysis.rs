@@ -12,9 +12,9 @@ use std::sync::Arc;
 
 use crossbeam_channel::Receiver;
 
-use super::worker::{Command, Control, Event};
-use crate::engine::diarization::Diarization;
-use crate::engine::pipeline::Pipeline;
+use super::protocol::{Command, Control, Event};
+use crate::engine::loaded::LoadedModels;
+use crate::engine::output::diarization::Diarization;
 use crate::engine::registry::Registry;
 use crate::engine::stream::{StreamConfig, StreamingDiarizer};
 use crate::models::ModelError;
@@ -24,7 +24,7 @@ use crate::models::ModelError;
 const PIECE: usize = 16_000;
 
 pub(super) struct Analysis<E> {
-    pipeline: Pipeline,
+    models: LoadedModels,
     config: StreamConfig,
     control: Arc<Control>,
     on_event: Box<dyn FnMut(Event<E>) + Send>,
@@ -67,13 +67,13 @@ fn guarded<T>(f: impl FnOnce() -> Result<T, ModelError>) -> Result<T, String> {
 
 impl<E: Clone> Analysis<E> {
     pub(super) fn new(
-        pipeline: Pipeline,
+        models: LoadedModels,
         config: StreamConfig,
         control: Arc<Control>,
         on_event: Box<dyn FnMut(Event<E>) + Send>,
     ) -> Self {
         Self {
-            pipeline,
+            models,
             config,
             control,
             on_event,
@@ -162,8 +162,7 @@ impl<E: Clone> Analysis<E> {
         };
         let registry = std::mem::take(&mut self.registry);
         self.reported_skips = 0;
-        match guarded(|| StreamingDiarizer::with_registry(self.pipeline.clone(), &config, registry))
-        {
+        match guarded(|| StreamingDiarizer::with_registry(self.models.clone(), &config, registry)) {
             Ok(stream) => {
                 self.current = Some(Epoch {
                     tag,

@@ -9,7 +9,7 @@ use super::messages::Timeline;
 use super::resample::{Downsampler, SampleFormat};
 use super::worker::{Command, SendError, Worker};
 use crate::engine::config::SAMPLE_RATE;
-use crate::engine::diarization::Diarization;
+use crate::engine::output::diarization::Diarization;
 
 /// Timestamp deviation tolerated before a buffer counts as discontinuous
 /// (audiobasesink's default alignment threshold).

@@ -27,7 +27,7 @@
 //!   constant data; plugin_init is guarded by `gst::plugin_define!`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use gst::glib;
 use gst::subclass::prelude::*;
@@ -42,8 +42,8 @@ use super::output::Output;
 use super::resample::SampleFormat;
 use super::settings::{self, Settings};
 use super::worker::{Control, Worker};
-use super::{report, CAT};
-use crate::engine::pipeline::Pipeline;
+use super::{lock, report, CAT};
+use crate::engine::loaded::LoadedModels;
 use crate::models::ModelError;
 
 mod held;
@@ -68,10 +68,6 @@ pub struct SpeakrsDiarize {
     /// blocks with the state locked.
     control: Mutex<Option<Arc<Control>>>,
     live: AtomicBool,
-}
-
-pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Model errors become element errors whose text is the ModelError's (it
@@ -177,11 +173,12 @@ impl BaseTransformImpl for SpeakrsDiarize {
         settings
             .check_speakers()
             .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ("{}", e)))?;
-        let pipeline = Pipeline::load(&settings.pipeline_config()).map_err(|e| model_error(&e))?;
+        let models =
+            LoadedModels::load(&settings.pipeline_config()).map_err(|e| model_error(&e))?;
         let turns = Arc::new(Mutex::new(Turns::default()));
         let on_event = report::event_handler(self.obj().downgrade(), turns.clone());
         let worker =
-            Worker::spawn(pipeline, settings.stream_config(), QUEUE, on_event).map_err(|e| {
+            Worker::spawn(models, settings.stream_config(), QUEUE, on_event).map_err(|e| {
                 gst::error_msg!(
                     gst::CoreError::Thread,
                     ("Cannot start the analysis thread: {}", e)

@@ -18,8 +18,8 @@
 use gst::glib;
 use gst::prelude::*;
 
-use crate::engine::diarization::{Diarization, Turn};
 use crate::engine::online::Update;
+use crate::engine::output::diarization::{Diarization, Turn};
 use crate::engine::registry::LabelChange;
 
 pub const MESSAGE_NAME: &str = "speakrs-diarization";

@@ -3,7 +3,7 @@
 //! speaks when, as per-buffer meta, tag / custom events, bus messages and
 //! an RTTM file. See docs/element.md.
 
-use std::sync::LazyLock;
+use std::sync::{LazyLock, Mutex, MutexGuard};
 
 use gst::glib;
 use gst::prelude::*;
@@ -14,6 +14,7 @@ mod imp;
 pub mod messages;
 pub mod meta;
 mod output;
+mod protocol;
 mod report;
 mod resample;
 mod rttm_out;
@@ -28,8 +29,9 @@ pub use settings::Mode;
 pub mod fuzzing {
     pub use super::feed::{Feed, Sink};
     pub use super::messages::Timeline;
+    pub use super::protocol::Command;
     pub use super::resample::{Downsampler, SampleFormat};
-    pub use super::worker::{Command, SendError};
+    pub use super::worker::SendError;
 }
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -39,6 +41,12 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
         Some("Speaker diarization"),
     )
 });
+
+/// A poisoned lock is still used: its holder panicked, and that panic is
+/// already an element error; the state it guards stays consistent.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 glib::wrapper! {
     pub struct SpeakrsDiarize(ObjectSubclass<imp::SpeakrsDiarize>) @extends gst_base::BaseTransform, gst::Element, gst::Object;

@@ -10,7 +10,7 @@ use gst::prelude::*;
 
 use super::messages::{self, TimedTurn, Timeline};
 use super::meta::{self, Turns};
-use crate::engine::diarization::Diarization;
+use crate::engine::output::diarization::Diarization;
 
 enum Held {
     /// With the engine stream (epoch) its audio went to.

@@ -7,10 +7,10 @@ use std::sync::{Arc, Mutex};
 use gst::glib;
 use gst::prelude::*;
 
-use super::imp::lock;
+use super::lock;
 use super::messages::{self, Timeline};
 use super::meta::Turns;
-use super::worker::Event;
+use super::protocol::Event;
 
 /// Runs on the worker thread: updates become meta and bus messages, lags
 /// warnings, engine failures element errors.

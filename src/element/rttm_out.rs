@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::messages::{TimedTurn, Timeline};
-use crate::engine::diarization::Diarization;
+use crate::engine::output::diarization::Diarization;
 
 /// The RTTM `uri` column: the location's file stem, or "stream".
 pub fn uri_for(location: &Path) -> String {

@@ -8,8 +8,8 @@ use gst::glib;
 use gst::prelude::*;
 
 use crate::engine::clustering::ClusteringConfig;
+use crate::engine::loaded::EngineConfig;
 use crate::engine::online::OnlineConfig;
-use crate::engine::pipeline::PipelineConfig;
 use crate::engine::stream::StreamConfig;
 use crate::models::provider::ProviderOptions;
 use crate::models::{self, ModelSetRequest};
@@ -47,7 +47,7 @@ impl From<Mode> for models::Mode {
     }
 }
 
-pub const DEFAULT_STEP: f64 = 1.0;
+pub const DEFAULT_STEP: f64 = crate::engine::config::DEFAULT_STEP_SECONDS;
 pub const DEFAULT_CLUSTER_INTERVAL: gst::ClockTime = gst::ClockTime::from_seconds(30);
 pub const DEFAULT_HORIZON: gst::ClockTime = gst::ClockTime::from_seconds(600);
 
@@ -103,8 +103,8 @@ fn count(n: u32) -> Option<usize> {
 }
 
 impl Settings {
-    pub fn pipeline_config(&self) -> PipelineConfig {
-        PipelineConfig {
+    pub fn pipeline_config(&self) -> EngineConfig {
+        EngineConfig {
             models: ModelSetRequest {
                 dir: path(&self.model_dir),
                 segmentation: path(&self.segmentation_model),

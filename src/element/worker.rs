@@ -8,53 +8,17 @@
 //! panic policy: no panic ends the thread silently, and none crosses the
 //! FFI boundary (the GStreamer entry points are covered in imp.rs).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use crossbeam_channel::{bounded, select, Receiver, Sender, TrySendError};
+use crossbeam_channel::{bounded, select, Sender, TrySendError};
 
 use super::analysis::Analysis;
-use crate::engine::diarization::Diarization;
-use crate::engine::online::Update;
-use crate::engine::pipeline::Pipeline;
+pub use super::protocol::{Command, Control, Event};
+use crate::engine::loaded::LoadedModels;
+use crate::engine::output::diarization::Diarization;
 use crate::engine::stream::StreamConfig;
-
-pub enum Command<E> {
-    /// Start a new engine stream; the speakers the previous one met keep
-    /// their labels. `live`: skip chunks rather than wait when inference lags.
-    Start {
-        tag: E,
-        live: bool,
-    },
-    Audio {
-        generation: u64,
-        samples: Vec<f32>,
-    },
-    Silence {
-        generation: u64,
-        samples: u64,
-    },
-    /// Analyse the tail and reply with the final result (EOS).
-    Finish {
-        generation: u64,
-        reply: Sender<Option<(E, Diarization)>>,
-    },
-}
-
-pub enum Event<E> {
-    /// New turns of epoch `E` (after each analysed piece; re-clustered
-    /// every `cluster-interval`).
-    Update(E, Update),
-    /// All turns of an epoch that ended without a flush (a timestamp jump).
-    Finished(E, Diarization),
-    /// A live stream's inference lags: this many chunks skipped so far.
-    Degraded {
-        skipped_chunks: u64,
-        step: f64,
-    },
-    Error(String),
-}
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum SendError {
@@ -62,33 +26,6 @@ pub enum SendError {
     Full,
     /// Flushing or shutting down.
     Cancelled,
-}
-
-/// Shared with FLUSH_START, which must be able to interrupt a blocked
-/// streaming thread without taking the element's state lock.
-pub struct Control {
-    generation: AtomicU64,
-    flushing: AtomicBool,
-    cancel_tx: Sender<()>,
-    cancel_rx: Receiver<()>,
-}
-
-impl Control {
-    pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::SeqCst)
-    }
-
-    /// Makes queued audio stale and wakes a blocked sender.
-    pub fn flush_start(&self) {
-        self.flushing.store(true, Ordering::SeqCst);
-        self.generation.fetch_add(1, Ordering::SeqCst);
-        let _ = self.cancel_tx.try_send(());
-    }
-
-    pub fn flush_stop(&self) {
-        self.flushing.store(false, Ordering::SeqCst);
-        while self.cancel_rx.try_recv().is_ok() {}
-    }
 }
 
 pub struct Worker<E> {
@@ -100,20 +37,15 @@ pub struct Worker<E> {
 impl<E: Clone + Send + 'static> Worker<E> {
     /// `config.online` sets the re-clustering interval and horizon.
     pub fn spawn(
-        pipeline: Pipeline,
+        models: LoadedModels,
         config: StreamConfig,
         queue: usize,
         on_event: impl FnMut(Event<E>) + Send + 'static,
     ) -> std::io::Result<Self> {
         let (tx, rx) = bounded(queue.max(1));
         let (cancel_tx, cancel_rx) = bounded(1);
-        let control = Arc::new(Control {
-            generation: AtomicU64::new(0),
-            flushing: AtomicBool::new(false),
-            cancel_tx,
-            cancel_rx,
-        });
-        let state = Analysis::new(pipeline, config, control.clone(), Box::new(on_event));
+        let control = Arc::new(Control::new(cancel_tx, cancel_rx));
+        let state = Analysis::new(models, config, control.clone(), Box::new(on_event));
         let thread = std::thread::Builder::new()
             .name("speakrs-worker".into())
             .spawn(move || state.run_until_closed(rx))?;

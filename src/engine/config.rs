@@ -1,4 +1,4 @@
-//! Constants of pyannote's community-1 pipeline (see docs: algorithm.md §1–§8).
+//! Constants of pyannote's community-1 pipeline (docs/design.md §1–§8).
 
 /// Analysis sample rate: every model here expects 16 kHz mono.
 pub const SAMPLE_RATE: u32 = 16_000;
@@ -7,7 +7,8 @@ pub const CHUNK_SAMPLES: usize = 160_000;
 pub const CHUNK_SECONDS: f64 = 10.0;
 /// Segmentation-3.0 output frames per 10 s chunk.
 pub const FRAMES_PER_CHUNK: usize = 589;
-/// Segmentation frame step and receptive field, in seconds.
+/// Segmentation frame step (270 samples) and receptive field (991 samples),
+/// in seconds.
 pub const FRAME_STEP: f64 = 0.016875;
 pub const FRAME_DURATION: f64 = 0.0619375;
 /// Local speakers per chunk and powerset classes of segmentation-3.0.

@@ -7,16 +7,16 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{Sender, TrySendError};
 
-use super::analysis::ChunkAnalysis;
-use super::config::{CHUNK_SAMPLES, DEFAULT_STEP_SECONDS, SAMPLE_RATE};
-use super::diarization::Diarization;
-use super::online::{Online, OnlineConfig, Update};
-use super::pipeline::Pipeline;
-use super::registry::Registry;
-use super::workers::{self, ChunkJob, Shared};
+use crate::engine::config::{CHUNK_SAMPLES, DEFAULT_STEP_SECONDS, SAMPLE_RATE};
+use crate::engine::frontend::chunks::ChunkAnalysis;
+use crate::engine::frontend::inference::{self, ChunkJob, Shared};
+use crate::engine::loaded::LoadedModels;
+use crate::engine::online::{Online, OnlineConfig, Update};
+use crate::engine::output::diarization::Diarization;
+use crate::engine::registry::Registry;
 use crate::models::ModelError;
 
-/// Streaming settings; the models come loaded in a [`Pipeline`].
+/// Streaming settings; the models come loaded in a [`LoadedModels`].
 #[derive(Debug, Clone)]
 pub struct StreamConfig {
     /// Chunk step in seconds (1 s is the reference; larger is faster).
@@ -66,7 +66,7 @@ impl StreamConfig {
 }
 
 pub struct StreamingDiarizer {
-    pipeline: Pipeline,
+    models: LoadedModels,
     step: usize,
     /// Audio from `buffer_start` (absolute sample index) onwards.
     buffer: Vec<f32>,
@@ -83,13 +83,13 @@ pub struct StreamingDiarizer {
 }
 
 impl StreamingDiarizer {
-    pub fn new(pipeline: Pipeline, config: &StreamConfig) -> Result<Self, ModelError> {
-        Self::with_registry(pipeline, config, Registry::default())
+    pub fn new(models: LoadedModels, config: &StreamConfig) -> Result<Self, ModelError> {
+        Self::with_registry(models, config, Registry::default())
     }
 
     /// A stream that keeps the labels of the speakers `registry` knows.
     pub fn with_registry(
-        pipeline: Pipeline,
+        models: LoadedModels,
         config: &StreamConfig,
         registry: Registry,
     ) -> Result<Self, ModelError> {
@@ -98,10 +98,10 @@ impl StreamingDiarizer {
         let shared = Arc::new(Shared::default());
         let queue = config.queue_length();
         let (jobs, rx) = crossbeam_channel::bounded(queue);
-        let workers = workers::spawn(
+        let workers = inference::spawn(
             rx,
-            pipeline.segmenter.clone(),
-            &pipeline.embedders,
+            models.segmenter.clone(),
+            &models.embedders,
             shared.clone(),
             config.batch.max(1),
             queue,
@@ -110,12 +110,12 @@ impl StreamingDiarizer {
         let online = Online::new(
             step as f64 / SAMPLE_RATE as f64,
             config.online.clone(),
-            &pipeline,
+            &models,
             registry,
         );
-        let dimension = pipeline.embedders.first().map_or(0, |e| e.dimension());
+        let dimension = models.embedders.first().map_or(0, |e| e.dimension());
         Ok(Self {
-            pipeline,
+            models,
             step,
             buffer: Vec::new(),
             buffer_start: 0,
@@ -231,7 +231,7 @@ impl StreamingDiarizer {
             return Ok(None);
         };
         let until = self.analysed_until(last + 1);
-        self.online.add(ready, until, &self.pipeline)
+        self.online.add(ready, until, &self.models)
     }
 
     /// Analyses the tail (a zero-padded last chunk, as pyannote does), waits
@@ -258,8 +258,8 @@ impl StreamingDiarizer {
         self.check_error()?;
         let ready = self.take_ready();
         let duration = self.total_samples as f64 / SAMPLE_RATE as f64;
-        self.online.add(ready, duration, &self.pipeline)?;
-        let turns = self.online.finish(duration, &self.pipeline)?;
+        self.online.add(ready, duration, &self.models)?;
+        let turns = self.online.finish(duration, &self.models)?;
         let registry = self.online.take_registry();
         Ok((Diarization::new(turns, duration), registry))
     }
@@ -272,7 +272,7 @@ impl StreamingDiarizer {
         self.join();
         let ready = self.take_ready();
         let until = self.analysed_until(ready.last().map_or(0, |a| a.index + 1));
-        let _ = self.online.add(ready, until, &self.pipeline);
+        let _ = self.online.add(ready, until, &self.models);
         self.online.take_registry()
     }
 
@@ -322,11 +322,11 @@ impl Drop for StreamingDiarizer {
 
 /// Offline diarization of a whole recording: the streaming path, fed at once.
 pub fn diarize(
-    pipeline: Pipeline,
+    models: LoadedModels,
     config: &StreamConfig,
     samples: &[f32],
 ) -> Result<Diarization, ModelError> {
-    let mut stream = StreamingDiarizer::new(pipeline, config)?;
+    let mut stream = StreamingDiarizer::new(models, config)?;
     stream.push(samples)?;
     stream.finish()
 }

@@ -4,7 +4,7 @@
 mod error;
 pub mod manifest;
 pub mod paths;
-mod pool;
+pub mod pool;
 pub mod provider;
 pub mod runtime;
 

@@ -5,14 +5,16 @@
 //! limit (one per core on the CPU, one on GPUs), and a caller waits for
 //! whichever is free first.
 
+use std::collections::HashMap;
 use std::ops::{Deref, DerefMut};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, TryLockError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, TryLockError, Weak};
 use std::time::Duration;
 
 use ort::session::Session;
 
+use super::provider::Mode;
 use super::runtime::{open, SessionConfig};
 use super::ModelError;
 
@@ -43,7 +45,7 @@ pub struct SessionGuard<'a> {
 }
 
 impl SharedSession {
-    /// A pool of its own (not shared through `runtime::session`) opening at
+    /// A pool of its own (not shared through `session`) opening at
     /// most `limit` sessions; the first is opened here.
     pub fn new(config: SessionConfig, limit: usize) -> Result<Self, ModelError> {
         Ok(Self {
@@ -162,4 +164,27 @@ impl Drop for SessionGuard<'_> {
         let _waiting = self.pool.waiting.lock().unwrap_or_else(|p| p.into_inner());
         self.pool.freed.notify_one();
     }
+}
+
+static SESSIONS: Mutex<Option<HashMap<SessionConfig, Weak<SharedSession>>>> = Mutex::new(None);
+
+/// A session for `config`, shared with any live user of the same config.
+pub fn session(config: &SessionConfig) -> Result<Arc<SharedSession>, ModelError> {
+    let mut sessions = SESSIONS.lock().unwrap_or_else(|e| e.into_inner());
+    let map = sessions.get_or_insert_with(HashMap::new);
+    map.retain(|_, s| s.strong_count() > 0);
+    if let Some(existing) = map.get(config).and_then(Weak::upgrade) {
+        return Ok(existing);
+    }
+    let shared = Arc::new(create(config)?);
+    map.insert(config.clone(), Arc::downgrade(&shared));
+    Ok(shared)
+}
+
+fn create(config: &SessionConfig) -> Result<SharedSession, ModelError> {
+    let limit = match config.provider.mode {
+        Mode::Cpu => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        _ => 1,
+    };
+    SharedSession::new(config.clone(), limit)
 }

@@ -1,17 +1,15 @@
 //! One ONNX Runtime environment per process (ONNX Runtime allows no more),
-//! and sessions shared by every element that loads the same model with the
-//! same settings.
+//! and opening a session on it with the configured execution provider.
+//! Sharing sessions between elements is the pool's (pool.rs).
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Mutex, MutexGuard};
 
 use ort::environment::Environment;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
 
-use super::pool::SharedSession;
-use super::provider::{execution_providers, Mode, ProviderOptions};
+use super::provider::{execution_providers, ProviderOptions};
 use super::{paths, ModelError};
 
 static ENVIRONMENT: Mutex<Option<Environment>> = Mutex::new(None);
@@ -56,29 +54,6 @@ pub struct SessionConfig {
     /// Distinguishes sessions one pipeline runs side by side (a session
     /// serialises its runs); replica n of two elements is still shared.
     pub replica: usize,
-}
-
-static SESSIONS: Mutex<Option<HashMap<SessionConfig, Weak<SharedSession>>>> = Mutex::new(None);
-
-/// A session for `config`, shared with any live user of the same config.
-pub fn session(config: &SessionConfig) -> Result<Arc<SharedSession>, ModelError> {
-    let mut sessions = lock(&SESSIONS);
-    let map = sessions.get_or_insert_with(HashMap::new);
-    map.retain(|_, s| s.strong_count() > 0);
-    if let Some(existing) = map.get(config).and_then(Weak::upgrade) {
-        return Ok(existing);
-    }
-    let shared = Arc::new(create(config)?);
-    map.insert(config.clone(), Arc::downgrade(&shared));
-    Ok(shared)
-}
-
-fn create(config: &SessionConfig) -> Result<SharedSession, ModelError> {
-    let limit = match config.provider.mode {
-        Mode::Cpu => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        _ => 1,
-    };
-    SharedSession::new(config.clone(), limit)
 }
 
 pub(super) fn open(config: &SessionConfig) -> Result<Session, ModelError> {

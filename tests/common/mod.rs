@@ -2,7 +2,11 @@
 //! prepared default models.
 #![allow(dead_code)]
 
+#[path = "../../examples/common/der.rs"]
+pub mod der;
 pub mod onnx;
+#[path = "../../examples/common/wav.rs"]
+pub mod wav;
 
 use std::path::PathBuf;
 
@@ -33,7 +37,7 @@ pub fn session(
     model: PathBuf,
     threads: usize,
 ) -> std::sync::Arc<gstspeakrs::models::SharedSession> {
-    gstspeakrs::models::runtime::session(&gstspeakrs::models::SessionConfig {
+    gstspeakrs::models::pool::session(&gstspeakrs::models::SessionConfig {
         model,
         provider: Default::default(),
         threads,

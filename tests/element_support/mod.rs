@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard, Once};
 
 use gst::glib;
 use gst::prelude::*;
-use gstspeakrs::engine::{pipeline, stream};
+use gstspeakrs::engine::{loaded, stream};
 
 static LOCK: Mutex<()> = Mutex::new(());
 
@@ -173,7 +173,7 @@ pub fn offline_rttm(path: &Path) -> String {
         .into_samples::<i16>()
         .map(|s| s.unwrap() as f32 / 32768.0)
         .collect();
-    let p = pipeline::Pipeline::load(&Default::default()).unwrap();
+    let p = loaded::LoadedModels::load(&Default::default()).unwrap();
     stream::diarize(p, &stream::StreamConfig::default(), &samples)
         .unwrap()
         .to_rttm("sample")

@@ -10,7 +10,8 @@ use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
-use super::{lock, SpeakrsDiarize, State};
+use super::{SpeakrsDiarize, State};
+use crate::element::lock;
 use crate::element::{messages, rttm_out};
 
 impl SpeakrsDiarize {

@@ -1,4 +1,4 @@
-//! Linking local speakers across chunks (algorithm.md §5–7): training
+//! Linking local speakers across chunks (docs/design.md §5–7): training
 //! filter, AHC → PLDA → VBx (community-1) or pyannote 3.1's agglomerative
 //! clustering, then per-chunk assignment to the centroids.
 //!
@@ -10,15 +10,21 @@
 
 use ndarray::{Array2, Array3, ArrayView1, ArrayView2, ArrayView3, Axis};
 
+pub mod agglomerative;
+pub mod ahc;
+pub mod assign;
 mod method;
+pub mod plda;
+pub mod plda_fit;
+pub mod vbx;
 
 pub use method::{ClusteringConfig, ClusteringMethod};
 
-use super::agglomerative::pyannote_agglomerative;
-use super::ahc::{ahc_labels, l2_normalize_f32};
-use super::assign::{argmax_assignment, constrained_assignment, NO_SPEAKER};
-use super::plda::{Plda, PldaError};
-use super::vbx::{cluster_vbx, kmeans, label_means, VbxError, VbxParams};
+use agglomerative::pyannote_agglomerative;
+use ahc::{ahc_labels, l2_normalize_f32};
+use assign::{argmax_assignment, constrained_assignment, NO_SPEAKER};
+use plda::{Plda, PldaError};
+use vbx::{cluster_vbx, kmeans, label_means, VbxError, VbxParams};
 
 #[derive(Debug, Clone)]
 pub struct ClusteringResult {

@@ -5,11 +5,11 @@
 use ndarray::{Array2, ArrayView2, Axis};
 
 use super::{fail, Kept, Online, SETTLE_SECONDS};
-use crate::engine::analysis::{binarized, embeddings, ChunkAnalysis};
-use crate::engine::assign::{constrained_assignment, NO_SPEAKER};
+use crate::engine::clustering::assign::{constrained_assignment, NO_SPEAKER};
 use crate::engine::clustering::cluster;
 use crate::engine::config::LOCAL_SPEAKERS;
-use crate::engine::pipeline::Pipeline;
+use crate::engine::frontend::chunks::{binarized, embeddings, ChunkAnalysis};
+use crate::engine::loaded::LoadedModels;
 use crate::engine::registry::{accumulate, LabelChange, Reclustering};
 use crate::models::ModelError;
 
@@ -64,7 +64,7 @@ impl Online {
 
     pub(super) fn recluster(
         &mut self,
-        pipeline: &Pipeline,
+        models: &LoadedModels,
     ) -> Result<Vec<LabelChange>, ModelError> {
         if self.kept.is_empty() || self.dimension == 0 {
             return Ok(Vec::new());
@@ -81,7 +81,7 @@ impl Online {
         let result = cluster(
             emb.view(),
             bin.view(),
-            pipeline.plda.as_deref(),
+            models.plda.as_deref(),
             &self.clustering.for_step(step),
         )
         .map_err(|e| fail("clustering", &e))?;

@@ -23,13 +23,13 @@ use turns::{cut_before, cut_from, join};
 
 use std::collections::VecDeque;
 
-use super::analysis::ChunkAnalysis;
-use super::assign::NO_SPEAKER;
-use super::clustering::ClusteringConfig;
-use super::config::{CHUNK_SECONDS, LOCAL_SPEAKERS};
-use super::pipeline::Pipeline;
-use super::reconstruct::Turn;
-use super::registry::{HorizonSums, LabelChange, Registry, Voice};
+use crate::engine::clustering::assign::NO_SPEAKER;
+use crate::engine::clustering::ClusteringConfig;
+use crate::engine::config::{CHUNK_SECONDS, LOCAL_SPEAKERS};
+use crate::engine::frontend::chunks::ChunkAnalysis;
+use crate::engine::loaded::LoadedModels;
+use crate::engine::output::reconstruct::Turn;
+use crate::engine::registry::{HorizonSums, LabelChange, Registry, Voice};
 use crate::models::ModelError;
 
 /// Chunks this far (s) behind the analysed audio keep their labels: later
@@ -114,9 +114,11 @@ fn fail(stage: &str, e: &dyn std::fmt::Display) -> ModelError {
 }
 
 impl Online {
-    pub fn new(step: f64, config: OnlineConfig, pipeline: &Pipeline, registry: Registry) -> Self {
-        let clustering =
-            super::diarization::effective_config(&pipeline.clustering, pipeline.plda.is_some());
+    pub fn new(step: f64, config: OnlineConfig, models: &LoadedModels, registry: Registry) -> Self {
+        let clustering = crate::engine::output::diarization::effective_config(
+            &models.clustering,
+            models.plda.is_some(),
+        );
         let first = config.cluster_interval.min(CHUNK_SECONDS);
         Self {
             step,
@@ -125,7 +127,7 @@ impl Online {
             kept: VecDeque::new(),
             dimension: 0,
             registry,
-            voice: Voice::new(pipeline.plda.clone()),
+            voice: Voice::new(models.plda.clone()),
             sums: HorizonSums::new(),
             final_until: 0.0,
             finalized: Vec::new(),
@@ -174,7 +176,7 @@ impl Online {
         &mut self,
         chunks: Vec<ChunkAnalysis>,
         analysed_until: f64,
-        pipeline: &Pipeline,
+        models: &LoadedModels,
     ) -> Result<Option<Update>, ModelError> {
         let Some(first_new) = chunks.first().map(|c| c.index) else {
             return Ok(None);
@@ -211,7 +213,7 @@ impl Online {
         let eager = self.kept.len() as f64 * self.step <= EAGER_SECONDS;
         if analysed_until >= self.next_cluster || eager {
             let started = std::time::Instant::now();
-            update.changes = self.recluster(pipeline)?;
+            update.changes = self.recluster(models)?;
             update.reclustered = true;
             update.clustering_seconds = started.elapsed().as_secs_f64();
             self.next_cluster = analysed_until
@@ -248,8 +250,12 @@ impl Online {
     }
 
     /// Re-clusters everything kept and returns every turn of the stream.
-    pub fn finish(&mut self, duration: f64, pipeline: &Pipeline) -> Result<Vec<Turn>, ModelError> {
-        self.recluster(pipeline)?;
+    pub fn finish(
+        &mut self,
+        duration: f64,
+        models: &LoadedModels,
+    ) -> Result<Vec<Turn>, ModelError> {
+        self.recluster(models)?;
         self.provisional = self.turns_from(0, self.final_until, duration, true)?;
         let mut all = std::mem::take(&mut self.finalized);
         all.append(&mut self.provisional);
@@ -289,6 +295,7 @@ impl Online {
 
 /// pyannote's training filter (`clustering::clean_speakers`) for one chunk.
 fn clean_speakers(a: &ChunkAnalysis, ratio: f64) -> [bool; LOCAL_SPEAKERS] {
-    let clean = super::clustering::clean_speakers(a.activity.view(), a.embeddings.view(), ratio);
+    let clean =
+        crate::engine::clustering::clean_speakers(a.activity.view(), a.embeddings.view(), ratio);
     std::array::from_fn(|s| clean.get(s).copied().unwrap_or(false))
 }

@@ -4,11 +4,11 @@
 use ndarray::Array2;
 
 use super::{fail, Online};
-use crate::engine::analysis::binarized;
-use crate::engine::assign::NO_SPEAKER;
+use crate::engine::clustering::assign::NO_SPEAKER;
 use crate::engine::config::LOCAL_SPEAKERS;
-use crate::engine::count::{speaker_count, FrameGrid};
-use crate::engine::reconstruct::{reconstruct, sort_turns, turns, Turn};
+use crate::engine::frontend::chunks::binarized;
+use crate::engine::output::count::{speaker_count, FrameGrid};
+use crate::engine::output::reconstruct::{reconstruct, sort_turns, turns, Turn};
 use crate::models::ModelError;
 
 impl Online {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use ndarray::{Array2, ArrayView2};
 
-use crate::engine::plda::Plda;
+use crate::engine::clustering::plda::Plda;
 
 #[derive(Clone)]
 pub enum Voice {

@@ -1,6 +1,6 @@
 //! VBx (Landini et al. 2022), the non-HMM (GMM) form pyannote 4 uses:
 //! a port of `pyannote/audio/utils/vbx.py::{VBx, cluster_vbx}`, f64
-//! throughout (algorithm.md §6).
+//! throughout (docs/design.md §6).
 
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 

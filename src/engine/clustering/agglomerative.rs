@@ -4,8 +4,8 @@
 
 use ndarray::{ArrayView1, ArrayView2};
 
-use super::ahc::{centroid_linkage, fcluster_distance, l2_normalize_f32};
-use super::vbx::label_means;
+use crate::engine::clustering::ahc::{centroid_linkage, fcluster_distance, l2_normalize_f32};
+use crate::engine::clustering::vbx::label_means;
 
 /// Sorted unique labels and their counts (`np.unique(return_counts=True)`).
 fn unique_counts(labels: &[usize]) -> Vec<(usize, usize)> {

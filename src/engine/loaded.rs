@@ -3,15 +3,15 @@
 
 use std::sync::Arc;
 
-use super::clustering::ClusteringConfig;
-use super::embedding::Embedder;
-use super::plda::Plda;
-use super::segmentation::Segmenter;
+use crate::engine::clustering::plda::Plda;
+use crate::engine::clustering::ClusteringConfig;
+use crate::engine::frontend::embedding::Embedder;
+use crate::engine::frontend::segmentation::Segmenter;
 use crate::models::provider::ProviderOptions;
-use crate::models::{runtime, ModelError, ModelSet, ModelSetRequest, SessionConfig};
+use crate::models::{pool, ModelError, ModelSet, ModelSetRequest, SessionConfig};
 
 #[derive(Debug, Clone, Default)]
-pub struct PipelineConfig {
+pub struct EngineConfig {
     pub models: ModelSetRequest,
     pub provider: ProviderOptions,
     /// Inference threads (embedding workers); 0 = all cores.
@@ -20,7 +20,7 @@ pub struct PipelineConfig {
 }
 
 #[derive(Clone)]
-pub struct Pipeline {
+pub struct LoadedModels {
     pub segmenter: Arc<Segmenter>,
     /// One embedder per inference thread, each with its own session: the
     /// embedding model is ~80 % of the work and runs best one request per
@@ -33,8 +33,8 @@ pub struct Pipeline {
     pub models: ModelSet,
 }
 
-impl Pipeline {
-    pub fn load(config: &PipelineConfig) -> Result<Self, ModelError> {
+impl LoadedModels {
+    pub fn load(config: &EngineConfig) -> Result<Self, ModelError> {
         let models = ModelSet::resolve(&config.models)?;
         let threads = if config.threads == 0 {
             std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -42,7 +42,7 @@ impl Pipeline {
             config.threads
         };
         let session = |model: &std::path::Path, replica: usize| {
-            runtime::session(&SessionConfig {
+            pool::session(&SessionConfig {
                 model: model.to_path_buf(),
                 provider: config.provider.clone(),
                 threads: 1,
@@ -93,7 +93,9 @@ impl Pipeline {
 /// A PLDA in any of the layouts users bring: a speakrs directory of
 /// `plda_*.npy`, pyannote's `plda.npz` beside `xvec_transform.npz`, or our
 /// single npz with all six arrays.
-pub fn load_plda(path: &std::path::Path) -> Result<Plda, super::plda::PldaError> {
+pub fn load_plda(
+    path: &std::path::Path,
+) -> Result<Plda, crate::engine::clustering::plda::PldaError> {
     if path.is_dir() {
         return Plda::from_npy_dir(path);
     }

@@ -1,10 +1,10 @@
 //! From clustered chunks to a frame-level diarization and speaker turns
-//! (algorithm.md §8): pyannote's `SpeakerDiarization.reconstruct`,
+//! (docs/design.md §8): pyannote's `SpeakerDiarization.reconstruct`,
 //! `to_diarization` and `to_annotation` (`Binarize`).
 
 use ndarray::{Array2, ArrayView2, ArrayView3};
 
-use super::count::{chunk_start_frame, num_global_frames, FrameGrid, GridError};
+use crate::engine::output::count::{chunk_start_frame, num_global_frames, FrameGrid, GridError};
 
 /// One speaker turn in seconds; `speaker` indexes the discrete diarization
 /// columns (= cluster index).

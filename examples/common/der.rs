@@ -1,15 +1,17 @@
-//! Diarization error rate, the strict setting (algorithm.md §9): collar 0,
+//! Diarization error rate, the strict setting: collar 0,
 //! overlapped speech scored, optimal one-to-one label mapping (Hungarian on
 //! co-occurrence durations). Computed exactly on the union of segment
-//! boundaries, not on sampled frames, like pyannote.metrics.
+//! boundaries, not on sampled frames, like pyannote.metrics. Shared by the
+//! benchmarks and the tests; not part of the plugin.
+#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::ops::AddAssign;
 
 use pathfinding::prelude::{kuhn_munkres, Matrix};
 
-use super::reconstruct::Turn;
-use super::rttm::RttmSegment;
+use gstspeakrs::engine::output::reconstruct::Turn;
+use gstspeakrs::engine::output::rttm::RttmSegment;
 
 /// A labelled time span in seconds.
 #[derive(Debug, Clone, PartialEq)]

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use ndarray::{Array2, Array3, Axis};
 
-use super::config::{FRAMES_PER_CHUNK, LOCAL_SPEAKERS};
+use crate::engine::config::{FRAMES_PER_CHUNK, LOCAL_SPEAKERS};
 
 /// Segmentation and embeddings of one chunk.
 #[derive(Debug, Clone)]

@@ -10,11 +10,11 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver, Sender};
 use ndarray::{Array2, Axis};
 
-use super::analysis::{Analyses, ChunkAnalysis};
-use super::config::LOCAL_SPEAKERS;
-use super::embedding::{select_frames, speaker_masks, Embedder};
-use super::fbank::{self, Fbank, SlidingLogMel};
-use super::segmentation::{decode_powerset, Segmenter};
+use crate::engine::config::LOCAL_SPEAKERS;
+use crate::engine::frontend::chunks::{Analyses, ChunkAnalysis};
+use crate::engine::frontend::embedding::{speaker_features, speaker_masks, Embedder};
+use crate::engine::frontend::fbank::{Fbank, SlidingLogMel};
+use crate::engine::frontend::segmentation::{decode_powerset, Segmenter};
 use crate::models::ModelError;
 
 /// A 10 s chunk of 16 kHz audio (zero-padded at the end of the stream).
@@ -143,19 +143,16 @@ fn analyse(chunk: SegmentedChunk, embedder: &Embedder) -> Result<ChunkAnalysis, 
     let masks = speaker_masks(chunk.activity.view());
     let dimension = embedder.dimension();
     let mut embeddings = Array2::<f32>::from_elem((LOCAL_SPEAKERS, dimension), f32::NAN);
-    if masks.iter().any(Option::is_some) {
-        let mut feats = chunk.log_mel;
-        // Mean over the whole chunk, before the speaker's frames are picked (pyannote).
-        fbank::subtract_time_mean(&mut feats);
-        for (k, mask) in masks.iter().enumerate() {
-            let Some(mask) = mask else { continue };
-            let selected = select_frames(feats.view(), mask);
-            if let Some(e) = embedder.embed(selected.view())? {
-                if e.len() == dimension {
-                    embeddings
-                        .row_mut(k)
-                        .assign(&ndarray::ArrayView1::from(&e[..]));
-                }
+    for (k, feats) in speaker_features(chunk.log_mel, &masks)
+        .into_iter()
+        .enumerate()
+    {
+        let Some(feats) = feats else { continue };
+        if let Some(e) = embedder.embed(feats.view())? {
+            if e.len() == dimension {
+                embeddings
+                    .row_mut(k)
+                    .assign(&ndarray::ArrayView1::from(&e[..]));
             }
         }
     }

@@ -1,4 +1,4 @@
-//! PLDA front-end of VBx (algorithm.md §6): x-vector transform + PLDA
+//! PLDA front-end of VBx (docs/design.md §6): x-vector transform + PLDA
 //! whitening, as pyannote's `utils/vbx.py::vbx_setup` and `core/plda.py`.
 //!
 //! Three on-disk layouts are accepted: pyannote's `xvec_transform.npz`
@@ -13,7 +13,7 @@ use nalgebra::{DMatrix, SymmetricEigen};
 use ndarray::{Array1, Array2, ArrayD, ArrayView1, ArrayView2, Ix1, Ix2, IxDyn, OwnedRepr};
 use ndarray_npy::{NpzReader, NpzWriter, ReadNpyError, ReadNpzError};
 
-use super::ahc::norm_f32;
+use crate::engine::clustering::ahc::norm_f32;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PldaError {

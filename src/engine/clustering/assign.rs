@@ -1,4 +1,4 @@
-//! Per-chunk assignment of local speakers to global clusters (algorithm.md §7).
+//! Per-chunk assignment of local speakers to global clusters (docs/design.md §7).
 //!
 //! `constrained_assignment` is pyannote's `constrained_argmax`
 //! (`linear_sum_assignment(scores, maximize=True)`): two local speakers of

@@ -1,4 +1,4 @@
-//! Global frame grid and per-frame speaker count (algorithm.md §3).
+//! Global frame grid and per-frame speaker count (docs/design.md §3).
 //!
 //! Mirrors pyannote's `Inference.aggregate` grid arithmetic so that frame
 //! indices line up exactly with pyannote's `speaker_count` and
@@ -6,12 +6,7 @@
 
 use ndarray::ArrayView3;
 
-/// Segmentation frame step (270 samples at 16 kHz).
-pub const FRAME_STEP_S: f64 = 0.016875;
-/// Segmentation frame receptive field (991 samples at 16 kHz).
-pub const FRAME_DURATION_S: f64 = 0.0619375;
-/// Chunk length fed to the segmentation model.
-pub const CHUNK_DURATION_S: f64 = 10.0;
+use crate::engine::config::{CHUNK_SECONDS, FRAME_DURATION, FRAME_STEP};
 
 /// Errors of the grid-based stages (count, reconstruction).
 #[derive(Debug, thiserror::Error)]
@@ -35,8 +30,8 @@ impl Default for FrameGrid {
     fn default() -> Self {
         Self {
             start: 0.0,
-            step: FRAME_STEP_S,
-            duration: FRAME_DURATION_S,
+            step: FRAME_STEP,
+            duration: FRAME_DURATION,
         }
     }
 }
@@ -81,7 +76,7 @@ pub fn num_global_frames(num_chunks: usize, chunk_step_s: f64) -> Result<usize, 
     }
     let grid = FrameGrid::default();
     let last_start = (num_chunks - 1) as f64 * chunk_step_s;
-    let end = last_start + CHUNK_DURATION_S + 0.5 * grid.duration;
+    let end = last_start + CHUNK_SECONDS + 0.5 * grid.duration;
     Ok((grid.closest_frame(end) + 1).max(0) as usize)
 }
 

@@ -1,5 +1,5 @@
-//! Reading 16 kHz WAV files for the tools and tests (the element gets its
-//! audio from GStreamer and resamples itself).
+//! Reading 16 kHz WAV files for the benchmarks and tests; not part of the
+//! plugin (the element gets its audio from GStreamer and resamples itself).
 
 use std::path::Path;
 
@@ -8,7 +8,7 @@ pub fn read_wav_16k(path: &Path) -> Result<Vec<f32>, String> {
     let mut reader =
         hound::WavReader::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let spec = reader.spec();
-    if spec.sample_rate != super::config::SAMPLE_RATE {
+    if spec.sample_rate != gstspeakrs::engine::config::SAMPLE_RATE {
         return Err(format!(
             "{}: {} Hz, expected 16000 Hz",
             path.display(),

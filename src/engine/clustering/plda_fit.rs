@@ -13,7 +13,7 @@
 use nalgebra::{DMatrix, DVector, SymmetricEigen};
 use ndarray::{Array1, Array2};
 
-use super::plda::PldaArrays;
+use crate::engine::clustering::plda::PldaArrays;
 
 /// A fitted PLDA and the between/within variance ratio (traces) measured
 /// on the training data.

@@ -1,4 +1,4 @@
-//! Speaker embeddings of each active (chunk, local speaker) (algorithm.md §4).
+//! Speaker embeddings of each active (chunk, local speaker) (docs/design.md §4).
 //! Like pyannote-ref, CAM++ sees only the fbank frames where the speaker is
 //! active (clean frames when there are enough): cheaper than the whole chunk
 //! and what the reference DER was measured with.
@@ -8,10 +8,11 @@ use std::sync::Arc;
 use ndarray::{Array2, ArrayView2, Axis};
 use ort::value::TensorRef;
 
-use super::config::{
-    CHUNK_SAMPLES, FBANK_BINS, FBANK_FRAMES_PER_CHUNK, FRAMES_PER_CHUNK, LOCAL_SPEAKERS,
-    MIN_EMBEDDING_FBANK_FRAMES, MIN_EMBEDDING_SAMPLES,
+use crate::engine::config::{
+    CHUNK_SAMPLES, FBANK_BINS, FBANK_FRAMES_PER_CHUNK, FRAMES_PER_CHUNK, FRAME_DURATION,
+    FRAME_STEP, LOCAL_SPEAKERS, MIN_EMBEDDING_FBANK_FRAMES, MIN_EMBEDDING_SAMPLES, SAMPLE_RATE,
 };
+use crate::engine::frontend::fbank;
 use crate::models::{ModelError, SharedSession};
 
 /// Segmentation-frame mask each local speaker's embedding is computed from:
@@ -50,6 +51,39 @@ pub fn select_frames(fbank: ArrayView2<f32>, mask: &[bool]) -> Array2<f32> {
         })
         .collect();
     fbank.select(Axis(0), &rows)
+}
+
+/// What CAM++ sees of each speaker of one chunk: the chunk's log-mel with
+/// its mean over the whole chunk removed (pyannote), then the fbank frames
+/// of the speaker's segmentation-frame mask; `None` for a silent speaker.
+/// Inference and PLDA training (`examples/train_plda.rs`) both go through
+/// here, so the PLDA is fitted on the features it will score.
+pub fn speaker_features(
+    mut chunk_log_mel: Array2<f32>,
+    masks: &[Option<Vec<bool>>],
+) -> Vec<Option<Array2<f32>>> {
+    if masks.iter().all(Option::is_none) {
+        return vec![None; masks.len()];
+    }
+    fbank::subtract_time_mean(&mut chunk_log_mel);
+    masks
+        .iter()
+        .map(|mask| {
+            mask.as_ref()
+                .map(|m| select_frames(chunk_log_mel.view(), m))
+        })
+        .collect()
+}
+
+/// Segmentation-frame mask of a chunk for a speaker active over samples
+/// `[from, to)` of it: the frames whose middle lies in that span.
+pub fn span_mask(from: usize, to: usize) -> Vec<bool> {
+    (0..FRAMES_PER_CHUNK)
+        .map(|i| {
+            let middle = (i as f64 * FRAME_STEP + 0.5 * FRAME_DURATION) * f64::from(SAMPLE_RATE);
+            middle >= from as f64 && middle < to as f64
+        })
+        .collect()
 }
 
 pub struct Embedder {

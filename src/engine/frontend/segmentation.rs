@@ -1,11 +1,11 @@
-//! Segmentation-3.0 inference and powerset decoding (algorithm.md §2).
+//! Segmentation-3.0 inference and powerset decoding (docs/design.md §2).
 
 use std::sync::Arc;
 
 use ndarray::{Array2, Array3, ArrayView2, Axis};
 use ort::value::TensorRef;
 
-use super::config::{
+use crate::engine::config::{
     CHUNK_SAMPLES, CHUNK_SECONDS, FRAMES_PER_CHUNK, LOCAL_SPEAKERS, POWERSET_CLASSES,
 };
 use crate::models::{ModelError, SharedSession};

@@ -1,8 +1,8 @@
 //! The result of a diarization: speaker turns under stable labels.
 
-use super::clustering::{ClusteringConfig, ClusteringMethod};
-pub use super::reconstruct::Turn;
-use super::rttm::format_rttm;
+use crate::engine::clustering::{ClusteringConfig, ClusteringMethod};
+pub use crate::engine::output::reconstruct::Turn;
+use crate::engine::output::rttm::format_rttm;
 
 /// The speakers of a stream so far (or of a whole recording).
 #[derive(Debug, Clone, Default)]

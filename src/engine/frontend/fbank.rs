@@ -9,7 +9,7 @@ use std::sync::Arc;
 use ndarray::{Array2, Axis};
 use realfft::{RealFftPlanner, RealToComplex};
 
-use super::config::{FBANK_BINS, FBANK_SHIFT, FBANK_WINDOW, SAMPLE_RATE};
+use crate::engine::config::{FBANK_BINS, FBANK_SHIFT, FBANK_WINDOW, SAMPLE_RATE};
 
 const FFT_SIZE: usize = 512;
 const PREEMPHASIS: f32 = 0.97;

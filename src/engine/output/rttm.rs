@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::reconstruct::Turn;
+use crate::engine::output::reconstruct::Turn;
 
 /// One `SPEAKER` line of an RTTM file.
 #[derive(Debug, Clone, PartialEq)]

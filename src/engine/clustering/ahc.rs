@@ -1,4 +1,4 @@
-//! Centroid-linkage agglomerative clustering (algorithm.md §6, first step).
+//! Centroid-linkage agglomerative clustering (docs/design.md §6, first step).
 //!
 //! Ports scipy's `linkage(method="centroid")` (the generic `fast_linkage`
 //! with its binary heap, so merge order and tie handling are scipy's) and
