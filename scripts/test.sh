@@ -24,7 +24,7 @@ for feature in cuda migraphx coreml; do
   cargo check --release --locked --all-targets --features "$feature"
 done
 # Bounded fuzzing of every cargo-fuzz target (FUZZ_SECONDS each, 0 skips):
-# about 10 min on 2 cores, building included.
+# about 11 min on 2 cores (six targets), building included.
 fuzz_seconds=${FUZZ_SECONDS:-60}
 if [ "$fuzz_seconds" -gt 0 ]; then
   echo "==> scripts/fuzz.sh $fuzz_seconds"

@@ -38,7 +38,7 @@ use gst_base::subclass::prelude::*;
 use super::feed::Feed;
 
 use super::meta::Turns;
-use super::output::Output;
+use super::output::{add_latency, Output};
 use super::resample::SampleFormat;
 use super::settings::{self, Settings};
 use super::worker::{Control, Worker};
@@ -239,7 +239,8 @@ impl BaseTransformImpl for SpeakrsDiarize {
             let (live, min, max) = q.result();
             let latency = lock(&self.settings).latency;
             if live && latency > gst::ClockTime::ZERO {
-                q.set(live, min + latency, max.map(|m| m + latency));
+                let (min, max) = add_latency(min, max, latency);
+                q.set(live, min, max);
             }
         }
         ret

@@ -69,8 +69,9 @@ pub struct Timeline {
 
 impl Timeline {
     pub fn pts(&self, seconds: f64) -> gst::ClockTime {
+        // Clamped: the cast saturates to u64::MAX, which is NONE, not a time.
         let ns = if seconds.is_finite() && seconds > 0.0 {
-            (seconds * 1e9).round() as u64
+            ((seconds * 1e9).round() as u64).min(gst::ClockTime::MAX.nseconds())
         } else {
             0
         };
@@ -205,4 +206,24 @@ pub fn speaker_change_event(speaker: &str) -> gst::Event {
             .build(),
     )
     .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the output_path fuzz target: engine seconds past the
+    /// clock's range cast to u64::MAX, which is not a clock time (panic).
+    #[test]
+    fn engine_seconds_past_the_clock_range_end_at_max() {
+        let timeline = Timeline {
+            id: 0,
+            base_pts: gst::ClockTime::ZERO,
+            segment: gst::FormattedSegment::new(),
+        };
+        for seconds in [1.9e10, 1e300] {
+            assert_eq!(timeline.pts(seconds), gst::ClockTime::MAX, "{seconds} s");
+        }
+        assert_eq!(timeline.pts(1.5), gst::ClockTime::from_mseconds(1500));
+    }
 }

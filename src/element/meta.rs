@@ -160,7 +160,8 @@ impl Turns {
     pub fn dominant_in(&self, start: gst::ClockTime, end: gst::ClockTime) -> Option<String> {
         let mut best: Option<(&str, gst::ClockTime)> = None;
         for t in self.recent().filter(|t| t.start < end && t.end > start) {
-            let overlap = t.end.min(end) - t.start.max(start);
+            // Saturating: a reversed turn or range overlaps by nothing.
+            let overlap = t.end.min(end).saturating_sub(t.start.max(start));
             if best.is_none_or(|(_, b)| overlap > b) {
                 best = Some((&t.speaker, overlap));
             }
@@ -173,5 +174,35 @@ impl Turns {
         self.recent()
             .max_by_key(|t| (t.end, t.start))
             .map(|t| t.speaker.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn turn(speaker: &str, start: u64, end: u64) -> TimedTurn {
+        TimedTurn {
+            speaker: speaker.into(),
+            start: gst::ClockTime::from_mseconds(start),
+            end: gst::ClockTime::from_mseconds(end),
+            start_stream: None,
+            end_stream: None,
+            start_running: None,
+            end_running: None,
+            is_final: false,
+        }
+    }
+
+    /// Found by the output_path fuzz target (engine turns at any seconds):
+    /// a turn ending before it starts made `end - start` wrap, and so
+    /// made it the longest.
+    #[test]
+    fn a_reversed_turn_overlaps_by_nothing() {
+        let mut turns = Turns::default();
+        let (a, b) = (turn("A", 1000, 3000), turn("B", 2500, 1500));
+        turns.update(0, vec![], vec![a, b], gst::ClockTime::ZERO);
+        let (start, end) = (gst::ClockTime::SECOND, gst::ClockTime::from_seconds(3));
+        assert_eq!(turns.dominant_in(start, end).as_deref(), Some("A"));
     }
 }

@@ -23,14 +23,16 @@ mod worker;
 
 pub use settings::Mode;
 
-/// The input side without GStreamer's pad machinery or the worker thread,
-/// for the fuzz targets in fuzz/. Not a stable API.
+/// The input and output sides without the element's pads or the worker
+/// thread, for the fuzz targets in fuzz/. Not a stable API.
 #[doc(hidden)]
 pub mod fuzzing {
     pub use super::feed::{Feed, Sink};
     pub use super::messages::Timeline;
+    pub use super::output::{add_latency, Output};
     pub use super::protocol::Command;
     pub use super::resample::{Downsampler, SampleFormat};
+    pub use super::rttm_out::text as rttm_text;
     pub use super::worker::SendError;
 }
 

@@ -49,10 +49,25 @@ fn lock(turns: &Mutex<Turns>) -> std::sync::MutexGuard<'_, Turns> {
     turns.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// A buffer's PTS range; one ending past the clock's range ends at MAX.
 fn span(buffer: &gst::BufferRef) -> Option<(gst::ClockTime, gst::ClockTime)> {
-    buffer
-        .pts()
-        .map(|p| (p, p + buffer.duration().unwrap_or(gst::ClockTime::ZERO)))
+    buffer.pts().map(|p| {
+        let duration = buffer.duration().unwrap_or(gst::ClockTime::ZERO);
+        (p, p.saturating_add(duration))
+    })
+}
+
+/// The LATENCY query's answer with our `latency` added: the minimum
+/// saturates at MAX, a maximum past the clock's range is unbounded (None).
+pub fn add_latency(
+    min: gst::ClockTime,
+    max: Option<gst::ClockTime>,
+    latency: gst::ClockTime,
+) -> (gst::ClockTime, Option<gst::ClockTime>) {
+    (
+        min.saturating_add(latency),
+        max.and_then(|m| m.checked_add(latency)),
+    )
 }
 
 impl Output {
@@ -118,7 +133,9 @@ impl Output {
         if self.latency == gst::ClockTime::ZERO {
             return true;
         }
-        let wanted = end + self.latency;
+        // Saturating: near the end of time a buffer waits for one reaching
+        // MAX (or EOS) rather than leaving at once on a wrapped time.
+        let wanted = end.saturating_add(self.latency);
         if self.live {
             return wanted <= newest;
         }
