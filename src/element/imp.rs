@@ -173,8 +173,27 @@ impl BaseTransformImpl for SpeakrsDiarize {
         settings
             .check_speakers()
             .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ("{}", e)))?;
-        let models =
-            LoadedModels::load(&settings.pipeline_config()).map_err(|e| model_error(&e))?;
+        let loading = std::time::Instant::now();
+        let config = settings.pipeline_config();
+        let models = LoadedModels::load(&config).map_err(|e| {
+            gst::error!(CAT, imp = self, "model loading failed: {e}");
+            model_error(&e)
+        })?;
+        gst::info!(
+            CAT,
+            imp = self,
+            "models loaded in {:.2} s, provider {}: segmentation {}, embedding {} ({} sessions), PLDA {}",
+            loading.elapsed().as_secs_f64(),
+            config.provider.mode.name(),
+            models.models.segmentation.display(),
+            models.models.embedding.display(),
+            models.embedders.len(),
+            models
+                .models
+                .plda
+                .as_ref()
+                .map_or_else(|| "none (agglomerative clustering)".into(), |p| p.display().to_string())
+        );
         let turns = Arc::new(Mutex::new(Turns::default()));
         let on_event = report::event_handler(self.obj().downgrade(), turns.clone());
         let worker =
@@ -222,7 +241,9 @@ impl BaseTransformImpl for SpeakrsDiarize {
             .feed
             .set_format(info.rate(), info.channels() as usize, format)
             .map_err(|_| gst::loggable_error!(CAT, "Flushing"))?;
+        gst::debug!(CAT, imp = self, "caps {incaps}");
         if let Some(why) = state.feed.unanalysable() {
+            gst::warning!(CAT, imp = self, "{why}");
             let details = gst::Structure::builder("speakrs-unanalysable-rate")
                 .field("rate", info.rate())
                 .build();
@@ -250,11 +271,13 @@ impl BaseTransformImpl for SpeakrsDiarize {
         use gst::EventView;
         match event.view() {
             EventView::FlushStart(_) => {
+                gst::debug!(CAT, imp = self, "flush start: queued analysis is dropped");
                 if let Some(c) = lock(&self.control).as_ref() {
                     c.flush_start();
                 }
             }
             EventView::FlushStop(_) => {
+                gst::debug!(CAT, imp = self, "flush stop: analysis restarts");
                 if let Some(c) = lock(&self.control).as_ref() {
                     c.flush_stop();
                 }

@@ -1,7 +1,27 @@
-//! The `speakrsdiarize` element: audio passes through untouched while the
-//! analysis path (downmix, 16 kHz, engine on a worker thread) reports who
-//! speaks when, as per-buffer meta, tag / custom events, bus messages and
-//! an RTTM file. See docs/element.md.
+//! `speakrsdiarize` tells who speaks when. Audio passes through untouched;
+//! a copy is downmixed to 16 kHz mono and diarized on a worker thread
+//! (pyannote community-1: segmentation-3.0, CAM++ embeddings, PLDA + VBx).
+//! Results come out four ways: a `GstSpeakrsMeta` custom meta on every
+//! buffer (new or changed turns, and with `latency` > 0 who speaks in that
+//! buffer), a `speaker` tag and `rstranscribe/speaker-change` event when
+//! the active speaker changes, `speakrs-diarization` element messages on
+//! the bus (interim while streaming, one final at EOS), and an RTTM file
+//! (`rttm-location`). Models load at READY→PAUSED; a missing or broken
+//! model, library or setting is an element error naming it and the fix.
+//!
+//! Diarize a file and print the final turns from the bus:
+//!
+//!     gst-launch-1.0 -m filesrc location=talk.mp3 ! decodebin ! audioconvert ! speakrsdiarize rttm-location=talk.rttm ! fakesink
+//!
+//! Live, with each buffer labelled 10 s after it was captured:
+//!
+//!     gst-launch-1.0 pulsesrc ! audioconvert ! speakrsdiarize latency=10000000000 ! fakesink
+//!
+//! In an application, read the meta in a pad probe or `appsink`
+//! (`gst_buffer_get_custom_meta (buf, "GstSpeakrsMeta")`) and the final
+//! turns from the bus message; README.md shows C, Python and Rust.
+//! `GST_DEBUG=speakrsdiarize:4` logs model loads, re-clusterings and the
+//! final summary.
 
 use std::sync::{LazyLock, Mutex, MutexGuard};
 

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use gst::glib;
 use gst::prelude::*;
 
-use super::lock;
+use super::{lock, CAT};
 use super::messages::{self, Timeline};
 use super::meta::Turns;
 use super::protocol::Event;
@@ -39,6 +39,26 @@ pub(super) fn event_handler(
 fn report(element: &super::SpeakrsDiarize, turns: &Mutex<Turns>, event: Event<Arc<Timeline>>) {
     match event {
         Event::Update(timeline, update) => {
+            if update.reclustered {
+                // INFO: one line per cluster-interval (30 s by default).
+                gst::info!(
+                    CAT,
+                    obj = element,
+                    "re-clustered up to {:.1} s in {:.0} ms: {} active speakers, {} label changes",
+                    update.analysed_until,
+                    1e3 * update.clustering_seconds,
+                    update.active_speakers,
+                    update.changes.len()
+                );
+            }
+            gst::log!(
+                CAT,
+                obj = element,
+                "analysed up to {:.1} s: {} turns final, {} provisional",
+                update.analysed_until,
+                update.finalized.len(),
+                update.provisional.len()
+            );
             let finalized = timeline.turns(&update.finalized, true);
             let provisional = timeline.turns(&update.provisional, false);
             let reported: Vec<_> = finalized.iter().chain(&provisional).cloned().collect();
@@ -72,6 +92,11 @@ fn report(element: &super::SpeakrsDiarize, turns: &Mutex<Turns>, event: Event<Ar
             skipped_chunks,
             step,
         } => {
+            gst::warning!(
+                CAT,
+                obj = element,
+                "inference lags: {skipped_chunks} chunks skipped (step {step:.1} s)"
+            );
             gst::element_warning!(
                 element,
                 gst::CoreError::TooLazy,
@@ -80,6 +105,7 @@ fn report(element: &super::SpeakrsDiarize, turns: &Mutex<Turns>, event: Event<Ar
             );
         }
         Event::Error(message) => {
+            gst::error!(CAT, obj = element, "analysis failed: {message}");
             gst::element_error!(
                 element,
                 gst::StreamError::Failed,

@@ -11,7 +11,7 @@ use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
 use super::{SpeakrsDiarize, State};
-use crate::element::lock;
+use crate::element::{lock, CAT};
 use crate::element::{messages, rttm_out};
 
 impl SpeakrsDiarize {
@@ -58,6 +58,16 @@ impl SpeakrsDiarize {
         labels.sort_unstable();
         labels.dedup();
         let num_speakers = labels.len();
+        let speech: f64 = all
+            .iter()
+            .filter_map(|t| Some(t.end_stream?.saturating_sub(t.start_stream?).seconds_f64()))
+            .sum();
+        gst::info!(
+            CAT,
+            imp = self,
+            "final: {num_speakers} speakers, {} turns, {speech:.1} s of speech",
+            all.len()
+        );
         let obj = self.obj();
         let _ = obj.post_message(messages::diarization_message(
             obj.upcast_ref(),
