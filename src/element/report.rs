@@ -7,10 +7,10 @@ use std::sync::{Arc, Mutex};
 use gst::glib;
 use gst::prelude::*;
 
-use super::{lock, CAT};
 use super::messages::{self, Timeline};
 use super::meta::Turns;
 use super::protocol::Event;
+use super::{lock, CAT};
 
 /// Runs on the worker thread: updates become meta and bus messages, lags
 /// warnings, engine failures element errors.
