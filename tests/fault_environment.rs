@@ -8,11 +8,10 @@ mod common;
 mod element_support;
 mod fault_support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use fault_support::*;
 use gstspeakrs::models::SETUP_COMMAND;
-use ndarray::{ArrayD, IxDyn};
 
 /// A private copy of the default model set, to damage.
 fn model_copy(name: &str) -> PathBuf {
@@ -78,30 +77,11 @@ fn model_of_the_wrong_shape_is_an_element_error_naming_it() {
     );
 }
 
-/// The default PLDA's arrays, `f` applied to each.
-fn write_plda(path: &Path, f: impl Fn(&str, ArrayD<f64>) -> ArrayD<f64>) {
-    let source = common::model_set().plda.expect("default PLDA");
-    let mut reader = ndarray_npy::NpzReader::new(std::fs::File::open(source).unwrap()).unwrap();
-    let mut writer = ndarray_npy::NpzWriter::new(std::fs::File::create(path).unwrap());
-    for name in reader.names().unwrap() {
-        let a: ArrayD<f64> = match reader.by_name::<ndarray::OwnedRepr<f64>, IxDyn>(&name) {
-            Ok(a) => a,
-            Err(_) => reader
-                .by_name::<ndarray::OwnedRepr<f32>, IxDyn>(&name)
-                .unwrap()
-                .mapv(f64::from),
-        };
-        let key = name.trim_end_matches(".npy").to_string();
-        writer.add_array(key.as_str(), &f(&key, a)).unwrap();
-    }
-    writer.finish().unwrap();
-}
-
 #[test]
 fn plda_with_nan_or_wrong_dimensions_is_an_element_error_naming_it() {
     let _g = init();
     let nan = element_support::tmp("nan-plda.npz");
-    write_plda(&nan, |_, mut a| {
+    common::write_plda(&nan, |_, mut a| {
         a.iter_mut().take(1).for_each(|v| *v = f64::NAN);
         a
     });
@@ -112,7 +92,7 @@ fn plda_with_nan_or_wrong_dimensions_is_an_element_error_naming_it() {
     );
     // Every array one element short in its first dimension.
     let short = element_support::tmp("short-plda.npz");
-    write_plda(&short, |_, a| {
+    common::write_plda(&short, |_, a| {
         let n = a.shape()[0];
         a.slice_axis(ndarray::Axis(0), ndarray::Slice::from(..n - 1))
             .to_owned()

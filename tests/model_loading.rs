@@ -9,7 +9,6 @@ use gstspeakrs::engine::loaded::{load_plda, EngineConfig, LoadedModels};
 use gstspeakrs::models::{
     ModelError, ModelSet, ModelSetRequest, SessionConfig, SharedSession, SETUP_COMMAND,
 };
-use ndarray::{ArrayD, IxDyn};
 
 /// A private copy of the default model set, to damage.
 fn copy_of_default_set(name: &str) -> PathBuf {
@@ -158,25 +157,6 @@ fn segmentation_model_with_another_class_count_is_refused_at_load() {
     );
 }
 
-/// A PLDA with the arrays of the default one, `f` applied to each.
-fn write_plda(path: &Path, f: impl Fn(&str, ArrayD<f64>) -> ArrayD<f64>) {
-    let source = common::model_set().plda.expect("default PLDA");
-    let mut reader = ndarray_npy::NpzReader::new(std::fs::File::open(source).unwrap()).unwrap();
-    let mut writer = ndarray_npy::NpzWriter::new(std::fs::File::create(path).unwrap());
-    for name in reader.names().unwrap() {
-        let a: ArrayD<f64> = match reader.by_name::<ndarray::OwnedRepr<f64>, IxDyn>(&name) {
-            Ok(a) => a,
-            Err(_) => reader
-                .by_name::<ndarray::OwnedRepr<f32>, IxDyn>(&name)
-                .unwrap()
-                .mapv(f64::from),
-        };
-        let key = name.trim_end_matches(".npy").to_string();
-        writer.add_array(key.as_str(), &f(&key, a)).unwrap();
-    }
-    writer.finish().unwrap();
-}
-
 fn load_with_plda(plda: &Path) -> ModelError {
     let config = EngineConfig {
         models: ModelSetRequest {
@@ -231,7 +211,7 @@ fn plda_for_embeddings_of_another_dimension_is_refused() {
 fn plda_with_nan_is_refused() {
     let dir = copy_of_default_set("plda-nan");
     let path = dir.join("nan.npz");
-    write_plda(&path, |name, mut a| {
+    common::write_plda(&path, |name, mut a| {
         if name == "psi" {
             a.iter_mut().take(1).for_each(|v| *v = f64::NAN);
         }
@@ -239,7 +219,7 @@ fn plda_with_nan_is_refused() {
     });
     // The control: the same copy without the NaN loads.
     let clean = dir.join("clean.npz");
-    write_plda(&clean, |_, a| a);
+    common::write_plda(&clean, |_, a| a);
     load_plda(&clean).unwrap_or_else(|e| panic!("the unchanged copy: {e}"));
     let err = load_with_plda(&path);
     assert!(matches!(err, ModelError::Shape { .. }), "{err}");

@@ -79,3 +79,27 @@ pub fn run_in_child(name: &str, env: &[(&str, &std::ffi::OsStr)]) {
     );
     eprint!("{stderr}");
 }
+
+/// A PLDA file at `path` holding the default PLDA's arrays with `f` applied
+/// to each (named without `.npy`): one damaged copy per negative test.
+pub fn write_plda(
+    path: &std::path::Path,
+    f: impl Fn(&str, ndarray::ArrayD<f64>) -> ndarray::ArrayD<f64>,
+) {
+    let source = model_set().plda.expect("default PLDA");
+    let mut reader = ndarray_npy::NpzReader::new(std::fs::File::open(source).unwrap()).unwrap();
+    let mut writer = ndarray_npy::NpzWriter::new(std::fs::File::create(path).unwrap());
+    for name in reader.names().unwrap() {
+        let a: ndarray::ArrayD<f64> =
+            match reader.by_name::<ndarray::OwnedRepr<f64>, ndarray::IxDyn>(&name) {
+                Ok(a) => a,
+                Err(_) => reader
+                    .by_name::<ndarray::OwnedRepr<f32>, ndarray::IxDyn>(&name)
+                    .unwrap()
+                    .mapv(f64::from),
+            };
+        let key = name.trim_end_matches(".npy").to_string();
+        writer.add_array(key.as_str(), &f(&key, a)).unwrap();
+    }
+    writer.finish().unwrap();
+}
