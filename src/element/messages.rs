@@ -216,6 +216,7 @@ mod tests {
     /// clock's range cast to u64::MAX, which is not a clock time (panic).
     #[test]
     fn engine_seconds_past_the_clock_range_end_at_max() {
+        gst::init().unwrap();
         let timeline = Timeline {
             id: 0,
             base_pts: gst::ClockTime::ZERO,
