@@ -22,6 +22,16 @@ cargo test --release --locked -- --skip element_der_on_
 echo "==> leak check (LeakSanitizer)"
 scripts/leak_check.sh
 
+# GPU modes on this GPU-less machine: each missing piece is an element
+# error naming it (stand-in CUDA driver and libraries; the real MIGraphX
+# build of ONNX Runtime without ROCm), then every GPU build compiles.
+echo "==> GPU modes' failures (cuda build)"
+cargo test --release --locked --features cuda --test gpu_element
+echo "==> GPU modes' failures (migraphx build, with onnxruntime-migraphx)"
+FEATURES=migraphx scripts/setup.sh > /tmp/speakrs-setup-migraphx.log \
+  || { cat /tmp/speakrs-setup-migraphx.log; false; }
+cargo test --release --locked --features migraphx --test gpu_migraphx
+scripts/setup.sh > /dev/null # the default (CPU) plugin installed again
 for feature in cuda migraphx coreml; do
   echo "==> cargo check --features $feature"
   cargo check --release --locked --all-targets --features "$feature"

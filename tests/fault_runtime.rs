@@ -13,33 +13,6 @@ mod fault_support;
 use fault_support::*;
 use gstspeakrs::models::paths;
 
-/// A stand-in libonnxruntime that reports version 1.16.3 (ort needs 1.23).
-fn too_old_library() -> std::path::PathBuf {
-    let dir = element_support::tmp("old-ort");
-    std::fs::create_dir_all(&dir).unwrap();
-    let source = dir.join("fake_ort.c");
-    std::fs::write(
-        &source,
-        r#"#include <stddef.h>
-typedef struct { const void *(*GetApi)(unsigned); const char *(*GetVersionString)(void); } OrtApiBase;
-static const void *get_api(unsigned v) { (void)v; return NULL; }
-static const char *version(void) { return "1.16.3"; }
-static const OrtApiBase base = { get_api, version };
-const OrtApiBase *OrtGetApiBase(void) { return &base; }
-"#,
-    )
-    .unwrap();
-    let lib = dir.join("libonnxruntime.so.1.16.3");
-    let status = std::process::Command::new("cc")
-        .args(["-shared", "-fPIC", "-o"])
-        .arg(&lib)
-        .arg(&source)
-        .status()
-        .expect("a C compiler (cc) builds the stand-in library");
-    assert!(status.success());
-    lib
-}
-
 #[test]
 fn missing_onnx_runtime_is_an_element_error_then_installing_it_recovers() {
     let installed = paths::ort_library();
@@ -86,7 +59,7 @@ fn child_missing_then_installed() {
 
 #[test]
 fn too_old_onnx_runtime_is_an_element_error_naming_its_version() {
-    let old = too_old_library();
+    let old = common::stand_ins::too_old_onnxruntime();
     common::run_in_child("child_too_old", &[("ORT_DYLIB_PATH", old.as_os_str())]);
 }
 

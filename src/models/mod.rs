@@ -2,6 +2,7 @@
 //! Knows nothing of GStreamer; the engine asks it for ready sessions.
 
 mod error;
+pub mod gpu;
 pub mod manifest;
 pub mod paths;
 pub mod pool;

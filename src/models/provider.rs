@@ -58,9 +58,18 @@ fn missing_in_library(mode: Mode, provider: &str, package: &str) -> ModelError {
     ModelError::Provider {
         mode: mode.name().into(),
         reason: format!(
-            "the loaded ONNX Runtime library ({}) has no {provider}; install the `{package}` wheel's libonnxruntime.so and point ORT_DYLIB_PATH at it",
-            super::paths::ort_library().display()
+            "the loaded ONNX Runtime library ({}) has no {provider}; run `FEATURES={} scripts/setup.sh` (installs the `{package}` wheel's libraries where the plugin finds them), or point ORT_DYLIB_PATH at that wheel's libonnxruntime.so",
+            super::paths::ort_library().display(),
+            mode.name()
         ),
+    }
+}
+
+#[allow(dead_code)]
+fn unavailable(mode: Mode, reason: String) -> ModelError {
+    ModelError::Provider {
+        mode: mode.name().into(),
+        reason,
     }
 }
 
@@ -81,7 +90,11 @@ pub fn execution_providers(
 
 #[cfg(feature = "cuda")]
 fn cuda(opts: &ProviderOptions) -> Result<Vec<ExecutionProviderDispatch>, ModelError> {
-    let ep = ort::ep::CUDA::default().with_device_id(opts.device_id as i32);
+    // The machine first (driver, GPU, CUDA libraries), then the ONNX Runtime
+    // build: the provider itself reports a missing piece late and vaguely,
+    // or aborts.
+    super::gpu::check_cuda(&super::gpu::CudaProbe::default(), opts.device_id)
+        .map_err(|reason| unavailable(opts.mode, reason))?;
     if !<ort::ep::CUDA as ExecutionProvider>::is_available().unwrap_or(false) {
         return Err(missing_in_library(
             opts.mode,
@@ -89,6 +102,13 @@ fn cuda(opts: &ProviderOptions) -> Result<Vec<ExecutionProviderDispatch>, ModelE
             "onnxruntime-gpu",
         ));
     }
+    super::gpu::check_provider_library(
+        &super::paths::ort_library(),
+        "libonnxruntime_providers_cuda.so",
+        "run `FEATURES=cuda scripts/setup.sh`, or use mode=cpu",
+    )
+    .map_err(|reason| unavailable(opts.mode, reason))?;
+    let ep = ort::ep::CUDA::default().with_device_id(opts.device_id as i32);
     Ok(vec![ep.build().error_on_failure()])
 }
 
@@ -123,6 +143,17 @@ fn migraphx(
             "onnxruntime-migraphx",
         ));
     }
+    // The provider links ROCm's MIGraphX and HIP libraries: name the one
+    // that is missing rather than ONNX Runtime's generic load failure.
+    super::gpu::check_provider_library(
+        &super::paths::ort_library(),
+        "libonnxruntime_providers_migraphx.so",
+        &format!(
+            "install ROCm {} with MIGraphX (https://rocm.docs.amd.com) so that its libraries are on the loader path, or use mode=cpu",
+            super::paths::ROCM_VERSION
+        ),
+    )
+    .map_err(|reason| unavailable(opts.mode, reason))?;
     Ok(vec![ep.build().error_on_failure()])
 }
 

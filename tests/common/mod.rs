@@ -5,6 +5,7 @@
 #[path = "../../examples/common/der.rs"]
 pub mod der;
 pub mod onnx;
+pub mod stand_ins;
 #[path = "../../examples/common/wav.rs"]
 pub mod wav;
 
