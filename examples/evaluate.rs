@@ -28,6 +28,7 @@ use crate::der::{score, DerComponents};
 use crate::wav::read_wav_16k;
 use gstspeakrs::engine::clustering::ClusteringConfig;
 use gstspeakrs::engine::loaded::{EngineConfig, LoadedModels};
+use gstspeakrs::engine::profile::{Profile, Stage};
 use gstspeakrs::engine::stream::{diarize, StreamConfig};
 use sets::{read_index, segments};
 
@@ -80,6 +81,37 @@ fn parse() -> Options {
     o
 }
 
+/// CPU seconds (user + system) of this process, all threads, from
+/// /proc/self/stat (in clock ticks of 1/100 s, Linux's USER_HZ).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// One row of the profile table: where the CPU time of a set went.
+fn profile_row(set: &str, wall: f64, cpu: f64, audio: f64, p: &Profile) -> String {
+    let staged: f64 = p.seconds.iter().sum();
+    let share = |s: f64| format!("{s:.2} s ({:.0} %)", 100.0 * s / cpu.max(1e-9));
+    let stages: Vec<String> = Stage::ALL.iter().map(|&s| share(p.stage(s))).collect();
+    format!(
+        "| {set} | {wall:.1} s | {cpu:.1} s | {} | {} | {:.2} | {:.0} |",
+        stages.join(" | "),
+        share((cpu - staged).max(0.0)),
+        p.embedding_runs as f64 / audio.max(1e-9),
+        p.embedded_frames as f64 / audio.max(1e-9),
+    )
+}
+
 fn peak_rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
@@ -112,6 +144,7 @@ fn main() {
     if o.score_only.is_none() && o.mode == "element" {
         element_mode::init();
     }
+    let mut profiles = Vec::new();
     println!("| system | set | files | DER | missed | false alarm | confusion | xRT |");
     println!("|---|---|---|---|---|---|---|---|");
     for set in &o.sets {
@@ -122,6 +155,8 @@ fn main() {
         let out_dir = o.out.join(&set_name);
         std::fs::create_dir_all(&out_dir).expect("output directory");
         let (mut total, mut audio, mut wall) = (DerComponents::default(), 0.0, 0.0);
+        let (profile_before, cpu_before, wall_before) =
+            (Profile::now(), cpu_seconds(), Instant::now());
         let entries = read_index(set);
         for e in &entries {
             let hyp_text = if let Some(dir) = &o.score_only {
@@ -154,6 +189,15 @@ fn main() {
             total.confusion += c.confusion;
             total.total += c.total;
         }
+        if o.score_only.is_none() {
+            profiles.push(profile_row(
+                &set_name,
+                wall_before.elapsed().as_secs_f64(),
+                cpu_seconds() - cpu_before,
+                audio,
+                &Profile::now().since(&profile_before),
+            ));
+        }
         let pct = |x: f64| format!("{:.2} %", 100.0 * x / total.total);
         let xrt = if wall > 0.0 {
             format!("{:.1}×", audio / wall)
@@ -172,5 +216,13 @@ fn main() {
     }
     if o.score_only.is_none() {
         println!("peak RSS: {:.0} MiB", peak_rss_mib());
+        println!();
+        println!("Profile: CPU time per stage, summed over threads (share of the process's CPU time); \"other\" is the rest: decoding (element mode), file reading, scoring, glue.");
+        println!();
+        println!("| set | wall | CPU | resample | fbank | segmentation | embedding | clustering | other | CAM++ runs / audio s | frames embedded / audio s |");
+        println!("|---|---|---|---|---|---|---|---|---|---|---|");
+        for row in &profiles {
+            println!("{row}");
+        }
     }
 }

@@ -10,6 +10,7 @@ use super::resample::{Downsampler, SampleFormat};
 use super::worker::{Command, SendError, Worker};
 use crate::engine::config::SAMPLE_RATE;
 use crate::engine::output::diarization::Diarization;
+use crate::engine::profile::{self, Stage};
 
 /// Timestamp deviation tolerated before a buffer counts as discontinuous
 /// (audiobasesink's default alignment threshold).
@@ -219,7 +220,9 @@ impl<W: Sink> Feed<W> {
         self.align(pts, discont)?;
         let mut out = Vec::new();
         if let Some(d) = self.down.as_mut() {
+            let started = profile::start();
             d.push_bytes(data, &mut out);
+            profile::record(Stage::Resample, started);
         }
         self.audio(out)
     }

@@ -17,6 +17,7 @@
 
 pub mod config;
 pub mod loaded;
+pub mod profile;
 pub mod stream;
 
 pub mod clustering;

@@ -13,6 +13,7 @@ use crate::engine::config::{
     FRAME_STEP, LOCAL_SPEAKERS, MIN_EMBEDDING_FBANK_FRAMES, MIN_EMBEDDING_SAMPLES, SAMPLE_RATE,
 };
 use crate::engine::frontend::fbank;
+use crate::engine::profile::{self, Stage};
 use crate::models::{ModelError, SharedSession};
 
 /// Segmentation-frame mask each local speaker's embedding is computed from:
@@ -123,7 +124,11 @@ impl Embedder {
         if feats.nrows() < MIN_EMBEDDING_FBANK_FRAMES {
             return Ok(None);
         }
-        self.run(feats).map(Some)
+        let started = profile::start();
+        let embedding = self.run(feats);
+        profile::record(Stage::Embedding, started);
+        profile::embedded(feats.nrows());
+        embedding.map(Some)
     }
 
     fn run(&self, feats: ArrayView2<f32>) -> Result<Vec<f32>, ModelError> {

@@ -15,6 +15,7 @@ use crate::engine::frontend::chunks::{Analyses, ChunkAnalysis};
 use crate::engine::frontend::embedding::{speaker_features, speaker_masks, Embedder};
 use crate::engine::frontend::fbank::{Fbank, SlidingLogMel};
 use crate::engine::frontend::segmentation::{decode_powerset, Segmenter};
+use crate::engine::profile::{self, Stage};
 use crate::models::ModelError;
 
 /// A 10 s chunk of 16 kHz audio (zero-padded at the end of the stream).
@@ -98,15 +99,20 @@ fn segmentation_loop(
             }
         }
         let audio: Vec<&[f32]> = pending.iter().map(|j| &j.audio[..]).collect();
+        let started = profile::start();
         let log_probs = match segmenter.log_probabilities(&audio) {
             Ok(lp) => lp,
             Err(e) => return shared.fail(e),
         };
+        profile::record(Stage::Segmentation, started);
         for (job, lp) in pending.into_iter().zip(log_probs.axis_iter(Axis(0))) {
+            let started = profile::start();
+            let chunk_log_mel = log_mel.chunk(&fbank, job.start, &job.audio);
+            profile::record(Stage::Fbank, started);
             let chunk = SegmentedChunk {
                 index: job.index,
                 activity: decode_powerset(lp),
-                log_mel: log_mel.chunk(&fbank, job.start, &job.audio),
+                log_mel: chunk_log_mel,
             };
             if out.send(chunk).is_err() {
                 return;

@@ -10,6 +10,7 @@ use crate::engine::clustering::cluster;
 use crate::engine::config::LOCAL_SPEAKERS;
 use crate::engine::frontend::chunks::{binarized, embeddings, ChunkAnalysis};
 use crate::engine::loaded::LoadedModels;
+use crate::engine::profile::{self, Stage};
 use crate::engine::registry::{accumulate, LabelChange, Reclustering};
 use crate::models::ModelError;
 
@@ -78,6 +79,7 @@ impl Online {
             .filter(|k| !k.analysis.is_skipped())
             .count();
         let step = self.step * self.kept.len() as f64 / analysed.max(1) as f64;
+        let started = profile::start();
         let result = cluster(
             emb.view(),
             bin.view(),
@@ -85,6 +87,7 @@ impl Online {
             &self.clustering.for_step(step),
         )
         .map_err(|e| fail("clustering", &e))?;
+        profile::record(Stage::Clustering, started);
         let (previous, vbx_overlap) =
             self.label_overlap(result.hard_clusters.view(), result.num_clusters());
         let (hard, clusters) = self.keep_returning_speakers(
