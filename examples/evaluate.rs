@@ -16,11 +16,14 @@
 mod der;
 #[path = "evaluate/element_mode.rs"]
 mod element_mode;
+#[path = "common/process.rs"]
+mod process;
 #[path = "common/sets.rs"]
 mod sets;
 #[path = "common/wav.rs"]
 mod wav;
 
+use process::{cpu_seconds, peak_rss_mib};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -81,23 +84,6 @@ fn parse() -> Options {
     o
 }
 
-/// CPU seconds (user + system) of this process, all threads, from
-/// /proc/self/stat (in clock ticks of 1/100 s, Linux's USER_HZ).
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name (which may hold spaces) in parentheses.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
-}
-
 /// One row of the profile table: where the CPU time of a set went.
 fn profile_row(set: &str, wall: f64, cpu: f64, audio: f64, p: &Profile) -> String {
     let staged: f64 = p.seconds.iter().sum();
@@ -110,15 +96,6 @@ fn profile_row(set: &str, wall: f64, cpu: f64, audio: f64, p: &Profile) -> Strin
         p.embedding_runs as f64 / audio.max(1e-9),
         p.embedded_frames as f64 / audio.max(1e-9),
     )
-}
-
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 fn main() {

@@ -28,11 +28,14 @@
 
 #[path = "common/der.rs"]
 mod der;
+#[path = "common/process.rs"]
+mod process;
 #[path = "common/sets.rs"]
 mod sets;
 #[path = "common/wav.rs"]
 mod wav;
 
+use process::{peak_rss_mib, reset_peak_rss};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -207,21 +210,6 @@ fn read_set(set: &Path, limit: Option<usize>) -> Result<Vec<File>, String> {
             })
         })
         .collect()
-}
-
-/// Peak RSS (MiB) since the last `reset_peak_rss`, or since the start.
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
-/// Resets VmHWM (Linux ≥ 4.0); false where the kernel refuses.
-fn reset_peak_rss() -> bool {
-    std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
 /// `nvidia-smi` sampled every 200 ms: the peak memory used on one GPU.
