@@ -11,11 +11,15 @@
 //!
 //! Diarize a file and print the final turns from the bus:
 //!
-//!     gst-launch-1.0 -m filesrc location=talk.mp3 ! decodebin ! audioconvert ! speakrsdiarize rttm-location=talk.rttm ! fakesink
+//! ```text
+//! gst-launch-1.0 -m filesrc location=talk.mp3 ! decodebin ! audioconvert ! speakrsdiarize rttm-location=talk.rttm ! fakesink
+//! ```
 //!
 //! Live, with each buffer labelled 10 s after it was captured:
 //!
-//!     gst-launch-1.0 pulsesrc ! audioconvert ! speakrsdiarize latency=10000000000 ! fakesink
+//! ```text
+//! gst-launch-1.0 pulsesrc ! audioconvert ! speakrsdiarize latency=10000000000 ! fakesink
+//! ```
 //!
 //! In an application, read the meta in a pad probe or `appsink`
 //! (`gst_buffer_get_custom_meta (buf, "GstSpeakrsMeta")`) and the final
