@@ -106,6 +106,19 @@ unpack_ort() {
   mv "$dir.tmp" "$dir"
 }
 
+# install_gpu_ort PACKAGE VERSION WHEEL SHA DIR PROVIDER [PLATFORM]: a GPU
+# build of ONNX Runtime from PyPI, its core and PROVIDER libraries into DIR.
+install_gpu_ort() {
+  local package=$1 version=$2 wheel=$3 sha=$4 dir=$5 provider=$6
+  step "download $package==$version from PyPI"
+  fetch "$wheel" "$sha" "$package==$version" ${7:+"$7"}
+  step "install ONNX Runtime $version ($provider provider) into $dir"
+  unpack_ort "$dir" "$wheel" "$sha" "onnxruntime/capi/libonnxruntime.so.$version" \
+    onnxruntime/capi/libonnxruntime_providers_shared.so \
+    "onnxruntime/capi/libonnxruntime_providers_$provider.so" \
+    onnxruntime/LICENSE onnxruntime/ThirdPartyNotices.txt
+}
+
 # find_lib SONAME [DIR...]: where the loader would find it: DIRs first,
 # then LD_LIBRARY_PATH, then the ldconfig cache; nothing if nowhere.
 LDCONFIG=$(command -v ldconfig || echo /sbin/ldconfig)
@@ -122,15 +135,8 @@ GPU_SUMMARY=()
 CHECK_PIPELINE="GST_DEBUG=speakrsdiarize:4 gst-launch-1.0 audiotestsrc num-buffers=500 ! audioconvert ! speakrsdiarize"
 
 if has_feature cuda; then
-  step "download onnxruntime-gpu==$ORT_CUDA_VERSION (CUDA 13) from PyPI"
-  fetch "$ORT_CUDA_WHEEL" "$ORT_CUDA_SHA" "onnxruntime-gpu==$ORT_CUDA_VERSION"
-
-  step "install ONNX Runtime $ORT_CUDA_VERSION (CUDA provider) into $ORT_CUDA_DIR"
-  unpack_ort "$ORT_CUDA_DIR" "$ORT_CUDA_WHEEL" "$ORT_CUDA_SHA" \
-    "onnxruntime/capi/libonnxruntime.so.$ORT_CUDA_VERSION" \
-    onnxruntime/capi/libonnxruntime_providers_shared.so \
-    onnxruntime/capi/libonnxruntime_providers_cuda.so \
-    onnxruntime/LICENSE onnxruntime/ThirdPartyNotices.txt
+  install_gpu_ort onnxruntime-gpu "$ORT_CUDA_VERSION" "$ORT_CUDA_WHEEL" "$ORT_CUDA_SHA" \
+    "$ORT_CUDA_DIR" cuda
 
   step "CUDA 13 libraries (CUDA_LIBS=${CUDA_LIBS:-auto})"
   # What the CUDA provider links (readelf -d) or opens (cuDNN, cuFFT,
@@ -194,16 +200,8 @@ $(pinned nvidia-cuda-runtime), cuBLAS $(pinned nvidia-cublas), cuDNN $(pinned nv
 fi
 
 if has_feature migraphx; then
-  step "download onnxruntime-migraphx==$ORT_MIGRAPHX_VERSION from PyPI"
-  fetch "$ORT_MIGRAPHX_WHEEL" "$ORT_MIGRAPHX_SHA" "onnxruntime-migraphx==$ORT_MIGRAPHX_VERSION" \
-    manylinux_2_34_x86_64
-
-  step "install ONNX Runtime $ORT_MIGRAPHX_VERSION (MIGraphX provider) into $ORT_MIGRAPHX_DIR"
-  unpack_ort "$ORT_MIGRAPHX_DIR" "$ORT_MIGRAPHX_WHEEL" "$ORT_MIGRAPHX_SHA" \
-    "onnxruntime/capi/libonnxruntime.so.$ORT_MIGRAPHX_VERSION" \
-    onnxruntime/capi/libonnxruntime_providers_shared.so \
-    onnxruntime/capi/libonnxruntime_providers_migraphx.so \
-    onnxruntime/LICENSE onnxruntime/ThirdPartyNotices.txt
+  install_gpu_ort onnxruntime-migraphx "$ORT_MIGRAPHX_VERSION" "$ORT_MIGRAPHX_WHEEL" \
+    "$ORT_MIGRAPHX_SHA" "$ORT_MIGRAPHX_DIR" migraphx manylinux_2_34_x86_64
 
   step "ROCm libraries (not installable from PyPI: report only)"
   # The provider links these (readelf -d); its RUNPATH looks in these dirs.
