@@ -48,7 +48,6 @@ use crate::der::{score, DerComponents, Segment};
 use gstspeakrs::engine::config::SAMPLE_RATE;
 use gstspeakrs::engine::loaded::{EngineConfig, LoadedModels};
 use gstspeakrs::engine::online::OnlineConfig;
-use gstspeakrs::engine::output::rttm::parse_rttm;
 use gstspeakrs::engine::stream::{diarize, StreamConfig, StreamingDiarizer};
 use gstspeakrs::models::provider::{Mode, ProviderOptions};
 
@@ -158,44 +157,14 @@ impl File {
     }
 }
 
-fn rttm_segments(text: &str, what: &str) -> Result<Vec<Segment>, String> {
-    Ok(parse_rttm(text)
-        .map_err(|e| format!("{what}: {e}"))?
-        .iter()
-        .map(Segment::from)
-        .collect())
-}
-
-/// The set's files (index.tsv with uri, wav, rttm, duration_s columns),
-/// checked here so that `sets::read_index` cannot panic.
+/// The set's files, read and checked here (no panics on a bad index).
 fn read_set(set: &Path, limit: Option<usize>) -> Result<Vec<File>, String> {
-    let index = set.join("index.tsv");
-    let text = std::fs::read_to_string(&index).map_err(|e| format!("{}: {e}", index.display()))?;
-    let header: Vec<&str> = text
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .split('\t')
-        .collect();
-    for column in ["uri", "wav", "rttm", "duration_s"] {
-        if !header.contains(&column) {
-            return Err(format!("{}: no `{column}` column", index.display()));
-        }
-    }
-    let width = header.len();
-    if let Some(line) = text
-        .lines()
-        .skip(1)
-        .find(|l| !l.trim().is_empty() && l.split('\t').count() < width)
-    {
-        return Err(format!("{}: short line `{line}`", index.display()));
-    }
-    let mut entries = sets::read_index(set);
+    let mut entries = sets::try_read_index(set)?;
     if let Some(n) = limit {
         entries.truncate(n);
     }
     if entries.is_empty() {
-        return Err(format!("{}: no files", index.display()));
+        return Err(format!("{}: no files", set.join("index.tsv").display()));
     }
     entries
         .into_iter()
@@ -204,7 +173,8 @@ fn read_set(set: &Path, limit: Option<usize>) -> Result<Vec<File>, String> {
             let rttm = std::fs::read_to_string(&e.rttm)
                 .map_err(|err| format!("{}: {err}", e.rttm.display()))?;
             Ok(File {
-                reference: rttm_segments(&rttm, &e.rttm.display().to_string())?,
+                reference: sets::try_segments(&rttm)
+                    .map_err(|err| format!("{}: {err}", e.rttm.display()))?,
                 uri: e.uri,
                 samples: Arc::new(samples),
             })
@@ -308,7 +278,7 @@ fn run_file(
     f: &File,
 ) -> Result<DerComponents, String> {
     let d = diarize(models.clone(), stream, &f.samples).map_err(|e| format!("{}: {e}", f.uri))?;
-    let hyp = rttm_segments(&d.to_rttm(&f.uri), &f.uri)?;
+    let hyp = sets::try_segments(&d.to_rttm(&f.uri)).map_err(|e| format!("{}: {e}", f.uri))?;
     Ok(score(&f.reference, &hyp))
 }
 

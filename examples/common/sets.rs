@@ -16,38 +16,50 @@ pub struct Entry {
     pub duration: f64,
 }
 
-pub fn read_index(set: &Path) -> Vec<Entry> {
-    let text = std::fs::read_to_string(set.join("index.tsv"))
-        .unwrap_or_else(|e| panic!("{}: {e}", set.display()));
+/// The set's index; an error names what is wrong with it.
+pub fn try_read_index(set: &Path) -> Result<Vec<Entry>, String> {
+    let index = set.join("index.tsv");
+    let text = std::fs::read_to_string(&index).map_err(|e| format!("{}: {e}", index.display()))?;
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap_or_default().split('\t').collect();
     let col = |name: &str| {
         header
             .iter()
             .position(|h| *h == name)
-            .unwrap_or_else(|| panic!("index.tsv lacks {name}"))
+            .ok_or_else(|| format!("{}: no `{name}` column", index.display()))
     };
-    let (u, w, r, d) = (col("uri"), col("wav"), col("rttm"), col("duration_s"));
+    let (u, w, r, d) = (col("uri")?, col("wav")?, col("rttm")?, col("duration_s")?);
     lines
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
             let c: Vec<&str> = l.split('\t').collect();
-            Entry {
+            if c.len() < header.len() {
+                return Err(format!("{}: short line `{l}`", index.display()));
+            }
+            Ok(Entry {
                 uri: c[u].into(),
                 wav: set.join(c[w]),
                 rttm: set.join(c[r]),
                 duration: c[d].parse().unwrap_or(0.0),
-            }
+            })
         })
         .collect()
 }
 
-pub fn segments(rttm_text: &str) -> Vec<Segment> {
-    parse_rttm(rttm_text)
-        .expect("valid RTTM")
+pub fn read_index(set: &Path) -> Vec<Entry> {
+    try_read_index(set).unwrap_or_else(|e| panic!("{e}"))
+}
+
+pub fn try_segments(rttm_text: &str) -> Result<Vec<Segment>, String> {
+    Ok(parse_rttm(rttm_text)
+        .map_err(|e| e.to_string())?
         .iter()
         .map(Segment::from)
-        .collect()
+        .collect())
+}
+
+pub fn segments(rttm_text: &str) -> Vec<Segment> {
+    try_segments(rttm_text).unwrap_or_else(|e| panic!("valid RTTM: {e}"))
 }
 
 /// One file of a set, loaded.

@@ -15,7 +15,8 @@
 //! Any provider: its library, opened as ONNX Runtime will open it, so that
 //! a missing dependency (ROCm's `libmigraphx_c.so`, say) is named.
 
-use std::ffi::{c_char, c_int, c_uint, OsStr};
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::{c_char, c_int, c_uint, OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -82,17 +83,6 @@ pub struct CudaDevice {
     pub count: u32,
 }
 
-impl CudaDevice {
-    pub fn describe(&self, device_id: u32) -> String {
-        format!(
-            "GPU {device_id} of {}: {} (driver supports CUDA {})",
-            self.count,
-            self.name,
-            cuda_version(self.driver_cuda)
-        )
-    }
-}
-
 /// Where the CUDA pieces are looked for; tests point it at fakes.
 #[derive(Debug, Clone)]
 pub struct CudaProbe {
@@ -120,12 +110,20 @@ impl Default for CudaProbe {
 
 const SETUP_HINT: &str = "FEATURES=cuda scripts/setup.sh";
 
-/// Libraries loaded for providers stay loaded for the process: ONNX
-/// Runtime keeps its providers (and so what they link) until exit.
-static KEPT: Mutex<Vec<Library>> = Mutex::new(Vec::new());
+/// Libraries loaded for providers stay loaded for the process (ONNX
+/// Runtime keeps its providers, and so what they link, until exit): one
+/// handle per name or path, however often sessions are opened.
+static KEPT: Mutex<BTreeMap<OsString, Library>> = Mutex::new(BTreeMap::new());
 
-fn keep(library: Library) {
-    KEPT.lock().unwrap_or_else(|e| e.into_inner()).push(library);
+/// Loads `path` (a name for the loader's search, or a path) with
+/// `RTLD_GLOBAL`, so that libraries opened later by name find it, and
+/// keeps it loaded.
+fn load_global(path: &OsStr) -> Result<(), String> {
+    let mut kept = KEPT.lock().unwrap_or_else(|e| e.into_inner());
+    if !kept.contains_key(path) {
+        kept.insert(path.to_owned(), open_global(path)?);
+    }
+    Ok(())
 }
 
 fn open_global(path: &OsStr) -> Result<Library, String> {
@@ -156,6 +154,19 @@ fn cuda_version(v: i32) -> String {
     format!("{}.{}", v / 1000, (v % 1000) / 10)
 }
 
+/// `check_cuda` with the default probe, once per GPU: every session the
+/// mode opens (one per model and inference thread) asks again. Failures are
+/// not remembered, so a fixed machine works on the next start.
+pub fn check_default_cuda(device_id: u32) -> Result<(), String> {
+    static READY: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
+    let mut ready = READY.lock().unwrap_or_else(|e| e.into_inner());
+    if !ready.contains(&device_id) {
+        check_cuda(&CudaProbe::default(), device_id)?;
+        ready.insert(device_id);
+    }
+    Ok(())
+}
+
 /// Checks the driver, the GPU `device_id` and the CUDA libraries, loading
 /// the libraries so that the CUDA provider finds them. The error says
 /// what is missing and how to get it.
@@ -175,30 +186,13 @@ fn check_driver(probe: &CudaProbe, device_id: u32) -> Result<CudaDevice, String>
             cuda_version(MIN_DRIVER_CUDA)
         )
     })?;
-    let symbol_error = |name: &str, e: libloading::Error| {
-        format!(
-            "{} is not a CUDA driver (no {name}: {})",
-            probe.driver.display(),
-            describe(&e)
-        )
-    };
     // SAFETY: the CUDA driver API's C signatures, as declared in cuda.h.
     let device = unsafe {
-        let get_version = *driver
-            .get::<CuDriverGetVersion>(b"cuDriverGetVersion\0")
-            .map_err(|e| symbol_error("cuDriverGetVersion", e))?;
-        let init = *driver
-            .get::<CuInit>(b"cuInit\0")
-            .map_err(|e| symbol_error("cuInit", e))?;
-        let get_count = *driver
-            .get::<CuDeviceGetCount>(b"cuDeviceGetCount\0")
-            .map_err(|e| symbol_error("cuDeviceGetCount", e))?;
-        let get_device = *driver
-            .get::<CuDeviceGet>(b"cuDeviceGet\0")
-            .map_err(|e| symbol_error("cuDeviceGet", e))?;
-        let get_name = *driver
-            .get::<CuDeviceGetName>(b"cuDeviceGetName\0")
-            .map_err(|e| symbol_error("cuDeviceGetName", e))?;
+        let get_version: CuDriverGetVersion = symbol(&driver, probe, "cuDriverGetVersion")?;
+        let init: CuInit = symbol(&driver, probe, "cuInit")?;
+        let get_count: CuDeviceGetCount = symbol(&driver, probe, "cuDeviceGetCount")?;
+        let get_device: CuDeviceGet = symbol(&driver, probe, "cuDeviceGet")?;
+        let get_name: CuDeviceGetName = symbol(&driver, probe, "cuDeviceGetName")?;
 
         let mut version: c_int = 0;
         if get_version(&mut version) != CUDA_SUCCESS || version < MIN_DRIVER_CUDA {
@@ -255,8 +249,25 @@ fn check_driver(probe: &CudaProbe, device_id: u32) -> Result<CudaDevice, String>
             count,
         }
     };
-    keep(driver);
+    KEPT.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(probe.driver.as_os_str().to_owned())
+        .or_insert(driver);
     Ok(device)
+}
+
+/// The driver's function `name`, of type `T`.
+///
+/// # Safety
+/// `T` must be the function's C signature.
+unsafe fn symbol<T: Copy>(driver: &Library, probe: &CudaProbe, name: &str) -> Result<T, String> {
+    driver.get::<T>(name.as_bytes()).map(|f| *f).map_err(|e| {
+        format!(
+            "{} is not a CUDA driver (no {name}: {})",
+            probe.driver.display(),
+            describe(&e)
+        )
+    })
 }
 
 /// `dir` and its `nvidia/*/lib` subfolders (the layout of NVIDIA's wheels
@@ -286,12 +297,12 @@ fn load_runtime_library(probe: &CudaProbe, library: &RuntimeLibrary) -> Result<(
         .map(|d| d.join(library.soname))
         .find(|p| p.exists());
     let loaded = match &local {
-        Some(path) => open_global(path.as_os_str()),
-        None if probe.loader_path => open_global(OsStr::new(library.soname)),
+        Some(path) => load_global(path.as_os_str()),
+        None if probe.loader_path => load_global(OsStr::new(library.soname)),
         None => Err("not searched".into()),
     };
     match loaded {
-        Ok(lib) => {
+        Ok(()) => {
             if library.soname.starts_with("libcudnn.") {
                 // cuDNN opens its sub-libraries (ops, cnn, engines) by name
                 // at run time: load those beside it too.
@@ -299,7 +310,6 @@ fn load_runtime_library(probe: &CudaProbe, library: &RuntimeLibrary) -> Result<(
                     load_siblings(dir, "libcudnn_")?;
                 }
             }
-            keep(lib);
             Ok(())
         }
         Err(e) => {
@@ -343,11 +353,8 @@ fn load_siblings(dir: &Path, prefix: &str) -> Result<(), String> {
     loop {
         let before = names.len();
         failed.clear();
-        names.retain(|path| match open_global(path.as_os_str()) {
-            Ok(lib) => {
-                keep(lib);
-                false
-            }
+        names.retain(|path| match load_global(path.as_os_str()) {
+            Ok(()) => false,
             Err(e) => {
                 failed.push((path.clone(), e));
                 true
@@ -388,11 +395,8 @@ pub fn check_provider_library(ort_library: &Path, name: &str, fix: &str) -> Resu
             ort_library.display()
         ));
     }
-    match open_global(path.as_os_str()) {
-        Ok(lib) => {
-            keep(lib);
-            Ok(())
-        }
+    match load_global(path.as_os_str()) {
+        Ok(()) => Ok(()),
         Err(e) => Err(format!(
             "{} cannot be loaded: {}; {fix}",
             path.display(),

@@ -58,9 +58,16 @@ fn missing_in_library(mode: Mode, provider: &str, package: &str) -> ModelError {
     ModelError::Provider {
         mode: mode.name().into(),
         reason: format!(
-            "the loaded ONNX Runtime library ({}) has no {provider}; run `FEATURES={} scripts/setup.sh` (installs the `{package}` wheel's libraries where the plugin finds them), or point ORT_DYLIB_PATH at that wheel's libonnxruntime.so",
+            "the loaded ONNX Runtime library ({}) has no {provider}; {}point ORT_DYLIB_PATH at the `{package}` build's libonnxruntime",
             super::paths::ort_library().display(),
-            mode.name()
+            // The set-up installs the Linux GPU builds, not macOS's.
+            match mode {
+                Mode::Cuda | Mode::MiGraphX => format!(
+                    "run `FEATURES={} scripts/setup.sh` (installs the `{package}` wheel's libraries where the plugin finds them), or ",
+                    mode.name()
+                ),
+                _ => String::new(),
+            }
         ),
     }
 }
@@ -93,7 +100,7 @@ fn cuda(opts: &ProviderOptions) -> Result<Vec<ExecutionProviderDispatch>, ModelE
     // The machine first (driver, GPU, CUDA libraries), then the ONNX Runtime
     // build: the provider itself reports a missing piece late and vaguely,
     // or aborts.
-    super::gpu::check_cuda(&super::gpu::CudaProbe::default(), opts.device_id)
+    super::gpu::check_default_cuda(opts.device_id)
         .map_err(|reason| unavailable(opts.mode, reason))?;
     if !<ort::ep::CUDA as ExecutionProvider>::is_available().unwrap_or(false) {
         return Err(missing_in_library(
