@@ -367,15 +367,15 @@ impl Run {
             } => {
                 if let Some(tl) = self.timeline(*back) {
                     let (f, p) = (
-                        tl.turns(&engine_turns(finalized), true),
-                        tl.turns(&engine_turns(provisional), false),
+                        tl.turns(&engine_turns(finalized), true, None),
+                        tl.turns(&engine_turns(provisional), false, None),
                     );
                     self.turns().update(tl.id, f, p, tl.pts(analysed.get()));
                 }
             }
             Op::Finished { back, turns } => {
                 if let Some(tl) = self.timeline(*back) {
-                    let all = tl.turns(&engine_turns(turns), true);
+                    let all = tl.turns(&engine_turns(turns), true, None);
                     self.turns().finish(tl.id, all);
                 }
             }

@@ -15,6 +15,7 @@ use crossbeam_channel::Receiver;
 use super::protocol::{Command, Control, Event};
 use crate::engine::loaded::LoadedModels;
 use crate::engine::output::diarization::Diarization;
+use super::voices::VoicesStore;
 use crate::engine::registry::Registry;
 use crate::engine::stream::{StreamConfig, StreamingDiarizer};
 use crate::models::ModelError;
@@ -29,8 +30,13 @@ pub(super) struct Analysis<E> {
     control: Arc<Control>,
     on_event: Box<dyn FnMut(Event<E>) + Send>,
     current: Option<Epoch<E>>,
-    /// Speakers of earlier engine streams (before a flush or a jump).
+    /// Speakers of earlier engine streams (before a flush or a jump) and
+    /// of the voices file.
     registry: Registry,
+    /// Where the speakers met are saved (`voices-save`), and whether
+    /// anything was analysed since the last save.
+    store: Option<VoicesStore>,
+    unsaved: bool,
     failed: bool,
     reported_skips: u64,
 }
@@ -69,6 +75,8 @@ impl<E: Clone> Analysis<E> {
     pub(super) fn new(
         models: LoadedModels,
         config: StreamConfig,
+        registry: Registry,
+        store: Option<VoicesStore>,
         control: Arc<Control>,
         on_event: Box<dyn FnMut(Event<E>) + Send>,
     ) -> Self {
@@ -78,7 +86,9 @@ impl<E: Clone> Analysis<E> {
             control,
             on_event,
             current: None,
-            registry: Registry::default(),
+            registry,
+            store,
+            unsaved: false,
             failed: false,
             reported_skips: 0,
         }
@@ -89,6 +99,25 @@ impl<E: Clone> Analysis<E> {
         // A panic outside `guarded` still ends analysis with an error, not silently.
         if let Err(panic) = catch_unwind(AssertUnwindSafe(|| self.run(rx))) {
             self.fail(panic_text(panic));
+        }
+        // The element stops (PAUSED→READY): what this run learnt is kept.
+        if let Some(epoch) = self.current.take() {
+            if let Ok(registry) = guarded(|| Ok(epoch.stream.into_registry())) {
+                self.registry = registry;
+            }
+        }
+        self.save();
+    }
+
+    /// Writes the speakers met to the voices file (`voices-save`); a
+    /// failure is a warning, and the previous file stays as it was.
+    fn save(&mut self) {
+        let Some(store) = self.store.as_ref().filter(|_| self.unsaved) else {
+            return;
+        };
+        match store.save(&self.registry) {
+            Ok(()) => self.unsaved = false,
+            Err(e) => (self.on_event)(Event::Warning(e.to_string())),
         }
     }
 
@@ -164,6 +193,7 @@ impl<E: Clone> Analysis<E> {
         self.reported_skips = 0;
         match guarded(|| StreamingDiarizer::with_registry(self.models.clone(), &config, registry)) {
             Ok(stream) => {
+                self.unsaved = true;
                 self.current = Some(Epoch {
                     tag,
                     stream,
@@ -214,6 +244,7 @@ impl<E: Clone> Analysis<E> {
         match guarded(|| stream.finish_with_registry()) {
             Ok((d, registry)) => {
                 self.registry = registry;
+                self.save();
                 Some((tag, d))
             }
             Err(e) => {

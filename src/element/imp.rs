@@ -42,8 +42,9 @@ use super::output::{add_latency, Output};
 use super::resample::SampleFormat;
 use super::settings::{self, Settings};
 use super::worker::{Control, Worker};
-use super::{lock, report, CAT};
+use super::{lock, report, voices, CAT};
 use crate::engine::loaded::LoadedModels;
+use crate::models::voices::VoicesError;
 use crate::models::ModelError;
 
 mod held;
@@ -85,6 +86,19 @@ fn model_error(e: &ModelError) -> gst::ErrorMessage {
         | ModelError::Io { .. }
         | ModelError::Session { .. } => R::OpenRead,
         _ => R::Failed,
+    };
+    gst::error_msg!(kind, ("{}", e))
+}
+
+/// Voices-file faults become element errors with the VoicesError's text
+/// (it names the file, what is wrong and that the file was left alone).
+fn voices_error(e: &VoicesError) -> gst::ErrorMessage {
+    use gst::ResourceError as R;
+    let kind = match e {
+        VoicesError::Missing { .. } => R::NotFound,
+        VoicesError::Unwritable { .. } => R::OpenWrite,
+        VoicesError::OtherModels { .. } => R::Settings,
+        _ => R::OpenRead,
     };
     gst::error_msg!(kind, ("{}", e))
 }
@@ -194,10 +208,32 @@ impl BaseTransformImpl for SpeakrsDiarize {
                 .as_ref()
                 .map_or_else(|| "none (agglomerative clustering)".into(), |p| p.display().to_string())
         );
+        let (registry, store) = voices::open(
+            settings.voices_path(),
+            settings.voices_save,
+            settings.voices_threshold,
+            &models,
+        )
+        .map_err(|e| {
+            gst::error!(CAT, imp = self, "voices file: {e}");
+            voices_error(&e)
+        })?;
+        if let Some(known) = registry.known() {
+            gst::info!(
+                CAT,
+                imp = self,
+                "voices file {}: {} enrolled voices, {} speakers met before{}",
+                settings.voices_path().unwrap_or_default().display(),
+                known.voices.len(),
+                registry.labels_used(),
+                if store.is_some() { ", saved at EOS and stop" } else { "" }
+            );
+        }
         let turns = Arc::new(Mutex::new(Turns::default()));
         let on_event = report::event_handler(self.obj().downgrade(), turns.clone());
+        let config = settings.stream_config();
         let worker =
-            Worker::spawn(models, settings.stream_config(), QUEUE, on_event).map_err(|e| {
+            Worker::spawn(models, config, registry, store, QUEUE, on_event).map_err(|e| {
                 gst::error_msg!(
                     gst::CoreError::Thread,
                     ("Cannot start the analysis thread: {}", e)

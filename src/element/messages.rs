@@ -10,8 +10,10 @@
 //!   `reclustered` (bool), `clustering-seconds` (double);
 //! - `speakrs-turn`: `speaker` (string, "SPEAKER_00"…), `start-stream-time`,
 //!   `end-stream-time`, `start-running-time`, `end-running-time` (guint64 ns,
-//!   GST_CLOCK_TIME_NONE outside the segment), `final` (bool);
-//! - tag `speaker` (string): the active speaker's label;
+//!   GST_CLOCK_TIME_NONE outside the segment), `final` (bool); with a
+//!   voices file also `known` (bool: `speaker` is an enrolled name) and,
+//!   when known, `score` (double: the voice's PLDA log-likelihood ratio);
+//! - tag `speaker` (string): the active speaker's name or label;
 //! - custom downstream event `rstranscribe/speaker-change` with `speaker`
 //!   (string), as gst-plugins-rs transcribers send it.
 
@@ -19,8 +21,8 @@ use gst::glib;
 use gst::prelude::*;
 
 use crate::engine::online::Update;
-use crate::engine::output::diarization::{Diarization, Turn};
-use crate::engine::registry::LabelChange;
+use crate::engine::output::diarization::{name_or_label, Turn};
+use crate::engine::registry::{Identities, LabelChange};
 
 pub const MESSAGE_NAME: &str = "speakrs-diarization";
 pub const TURN_NAME: &str = "speakrs-turn";
@@ -79,10 +81,15 @@ impl Timeline {
             .saturating_add(gst::ClockTime::from_nseconds(ns))
     }
 
-    pub fn turn(&self, turn: &Turn, is_final: bool) -> TimedTurn {
+    /// `identities`: the names speakers earned, None without a voices file
+    /// (the turn then carries no `known` or `score`).
+    pub fn turn(&self, turn: &Turn, is_final: bool, identities: Option<&Identities>) -> TimedTurn {
         let (start, end) = (self.pts(turn.start), self.pts(turn.end));
+        let identity = identities.and_then(|i| i.get(&turn.speaker));
         TimedTurn {
-            speaker: Diarization::label(turn.speaker),
+            speaker: name_or_label(identities, turn.speaker),
+            known: identities.map(|_| identity.is_some()),
+            score: identity.map(|i| i.score),
             start,
             end,
             start_stream: self.segment.to_stream_time(start),
@@ -93,15 +100,28 @@ impl Timeline {
         }
     }
 
-    pub fn turns(&self, turns: &[Turn], is_final: bool) -> Vec<TimedTurn> {
-        turns.iter().map(|t| self.turn(t, is_final)).collect()
+    pub fn turns(
+        &self,
+        turns: &[Turn],
+        is_final: bool,
+        identities: Option<&Identities>,
+    ) -> Vec<TimedTurn> {
+        turns
+            .iter()
+            .map(|t| self.turn(t, is_final, identities))
+            .collect()
     }
 }
 
 /// A speaker turn in pipeline time.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TimedTurn {
+    /// The enrolled name the speaker matched, else its `SPEAKER_nn` label.
     pub speaker: String,
+    /// With a voices file: whether `speaker` is an enrolled name.
+    pub known: Option<bool>,
+    /// The voice score behind the name (PLDA log-likelihood ratio).
+    pub score: Option<f64>,
     /// Buffer-timestamp (PTS) bounds, for matching against buffers.
     pub start: gst::ClockTime,
     pub end: gst::ClockTime,
@@ -121,6 +141,8 @@ impl TimedTurn {
             .field("start-running-time", self.start_running)
             .field("end-running-time", self.end_running)
             .field("final", self.is_final)
+            .field_if_some("known", self.known)
+            .field_if_some("score", self.score)
             .build()
     }
 }
@@ -144,9 +166,10 @@ pub fn diarization_message(
         .field("turns", turn_array(turns))
         .build();
     if let Some(u) = update {
+        let identities = u.identities.as_ref();
         s.set(
             "label-changes",
-            gst::Array::new(u.changes.iter().map(change_structure)),
+            gst::Array::new(u.changes.iter().map(|c| change_structure(c, identities))),
         );
         s.set("reclustered", u.reclustered);
         s.set("clustering-seconds", u.clustering_seconds);
@@ -157,15 +180,15 @@ pub fn diarization_message(
 /// `speakrs-label-change`: `kind` "merged" (speaker `from` was `to` all
 /// along; `from` is not used again) or "split" (part of `from` is a new
 /// speaker `to`).
-fn change_structure(change: &LabelChange) -> gst::Structure {
+fn change_structure(change: &LabelChange, identities: Option<&Identities>) -> gst::Structure {
     let (kind, from, to) = match *change {
         LabelChange::Merged { from, into } => ("merged", from, into),
         LabelChange::Split { from, new } => ("split", from, new),
     };
     gst::Structure::builder(CHANGE_NAME)
         .field("kind", kind)
-        .field("from", Diarization::label(from))
-        .field("to", Diarization::label(to))
+        .field("from", name_or_label(identities, from))
+        .field("to", name_or_label(identities, to))
         .build()
 }
 

@@ -184,6 +184,8 @@ mod tests {
     fn turn(speaker: &str, start: u64, end: u64) -> TimedTurn {
         TimedTurn {
             speaker: speaker.into(),
+            known: None,
+            score: None,
             start: gst::ClockTime::from_mseconds(start),
             end: gst::ClockTime::from_mseconds(end),
             start_stream: None,

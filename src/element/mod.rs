@@ -43,6 +43,7 @@ mod report;
 mod resample;
 mod rttm_out;
 pub mod settings;
+mod voices;
 mod worker;
 
 pub use settings::Mode;

@@ -41,6 +41,9 @@ pub enum Event<E> {
         skipped_chunks: u64,
         step: f64,
     },
+    /// Something the user should know that stops nothing (a voices file
+    /// that could not be written).
+    Warning(String),
     Error(String),
 }
 

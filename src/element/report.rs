@@ -59,8 +59,9 @@ fn report(element: &super::SpeakrsDiarize, turns: &Mutex<Turns>, event: Event<Ar
                 update.finalized.len(),
                 update.provisional.len()
             );
-            let finalized = timeline.turns(&update.finalized, true);
-            let provisional = timeline.turns(&update.provisional, false);
+            let names = update.identities.as_ref();
+            let finalized = timeline.turns(&update.finalized, true, names);
+            let provisional = timeline.turns(&update.provisional, false, names);
             let reported: Vec<_> = finalized.iter().chain(&provisional).cloned().collect();
             lock(turns).update(
                 timeline.id,
@@ -78,7 +79,7 @@ fn report(element: &super::SpeakrsDiarize, turns: &Mutex<Turns>, event: Event<Ar
             let _ = element.post_message(msg);
         }
         Event::Finished(timeline, d) => {
-            let all = timeline.turns(&d.turns, true);
+            let all = timeline.turns(&d.turns, true, d.identities.as_ref());
             lock(turns).finish(timeline.id, all.clone());
             let _ = element.post_message(messages::diarization_message(
                 element.upcast_ref(),
@@ -103,6 +104,10 @@ fn report(element: &super::SpeakrsDiarize, turns: &Mutex<Turns>, event: Event<Ar
                 ("Speaker analysis lags behind the live source: {} chunks skipped so far (step {:.1} s; a larger step or a GPU mode avoids this)", skipped_chunks, step),
                 details: messages::degraded_details(skipped_chunks, step)
             );
+        }
+        Event::Warning(message) => {
+            gst::warning!(CAT, obj = element, "{message}");
+            gst::element_warning!(element, gst::ResourceError::Write, ("{}", message));
         }
         Event::Error(message) => {
             gst::error!(CAT, obj = element, "analysis failed: {message}");

@@ -10,6 +10,7 @@ use gst::prelude::*;
 use crate::engine::clustering::ClusteringConfig;
 use crate::engine::loaded::EngineConfig;
 use crate::engine::online::OnlineConfig;
+use crate::engine::registry::DEFAULT_NAMING_THRESHOLD;
 use crate::engine::stream::StreamConfig;
 use crate::models::provider::ProviderOptions;
 use crate::models::{self, ModelSetRequest};
@@ -69,6 +70,9 @@ pub struct Settings {
     pub rttm_location: Option<String>,
     pub threads: u32,
     pub cache_dir: Option<String>,
+    pub voices_location: Option<String>,
+    pub voices_save: bool,
+    pub voices_threshold: f64,
 }
 
 impl Default for Settings {
@@ -90,6 +94,9 @@ impl Default for Settings {
             rttm_location: None,
             threads: 0,
             cache_dir: None,
+            voices_location: None,
+            voices_save: false,
+            voices_threshold: DEFAULT_NAMING_THRESHOLD,
         }
     }
 }
@@ -176,6 +183,10 @@ impl Settings {
         path(&self.rttm_location)
     }
 
+    pub fn voices_path(&self) -> Option<PathBuf> {
+        path(&self.voices_location)
+    }
+
     pub fn set(&mut self, name: &str, value: &glib::Value) {
         let string = || {
             value
@@ -202,6 +213,9 @@ impl Settings {
             "rttm-location" => self.rttm_location = string(),
             "threads" => self.threads = uint(),
             "cache-dir" => self.cache_dir = string(),
+            "voices-location" => self.voices_location = string(),
+            "voices-save" => self.voices_save = value.get().expect("type checked upstream"),
+            "voices-threshold" => self.voices_threshold = value.get().expect("type checked upstream"),
             other => unreachable!("unknown property {other}"),
         }
     }
@@ -224,6 +238,9 @@ impl Settings {
             "rttm-location" => self.rttm_location.to_value(),
             "threads" => self.threads.to_value(),
             "cache-dir" => self.cache_dir.to_value(),
+            "voices-location" => self.voices_location.to_value(),
+            "voices-save" => self.voices_save.to_value(),
+            "voices-threshold" => self.voices_threshold.to_value(),
             other => unreachable!("unknown property {other}"),
         }
     }
@@ -312,6 +329,21 @@ pub fn properties() -> &'static [glib::ParamSpec] {
             string("rttm-location", "RTTM location", "Write the final RTTM to this file at EOS (atomically)"),
             uint("threads", "Threads", "Inference threads (parallel embedding sessions); 0 = all cores", 1024),
             string("cache-dir", "Cache directory", "Where the migraphx mode keeps compiled graphs; unset = no cache"),
+            string("voices-location", "Voices file", "Voices file (made by the enroll example or by voices-save): speakers whose voice matches an enrolled voice are labelled with its name, and speakers met before keep their labels; unset = no names, every run starts at SPEAKER_00"),
+            glib::ParamSpecBoolean::builder("voices-save")
+                .nick("Save voices")
+                .blurb("Write the speakers met back into voices-location at EOS and on stopping (atomic replace; a missing file is started), so that a restarted pipeline gives them the same labels")
+                .default_value(false)
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecDouble::builder("voices-threshold")
+                .nick("Naming threshold")
+                .blurb("Score (PLDA log-likelihood ratio) a speaker's voice needs against an enrolled voice to take its name; higher names fewer speakers, and fewer wrongly")
+                .minimum(-1000.0)
+                .maximum(1000.0)
+                .default_value(DEFAULT_NAMING_THRESHOLD)
+                .mutable_ready()
+                .build(),
         ]
     });
     PROPERTIES.as_ref()

@@ -17,7 +17,9 @@ use crossbeam_channel::{bounded, select, Sender, TrySendError};
 use super::analysis::Analysis;
 pub use super::protocol::{Command, Control, Event};
 use crate::engine::loaded::LoadedModels;
+use super::voices::VoicesStore;
 use crate::engine::output::diarization::Diarization;
+use crate::engine::registry::Registry;
 use crate::engine::stream::StreamConfig;
 
 #[derive(Debug, PartialEq, Eq)]
@@ -35,17 +37,28 @@ pub struct Worker<E> {
 }
 
 impl<E: Clone + Send + 'static> Worker<E> {
-    /// `config.online` sets the re-clustering interval and horizon.
+    /// `config.online` sets the re-clustering interval and horizon;
+    /// `registry` holds the speakers known before (a voices file), saved
+    /// back to `store` when there is one.
     pub fn spawn(
         models: LoadedModels,
         config: StreamConfig,
+        registry: Registry,
+        store: Option<VoicesStore>,
         queue: usize,
         on_event: impl FnMut(Event<E>) + Send + 'static,
     ) -> std::io::Result<Self> {
         let (tx, rx) = bounded(queue.max(1));
         let (cancel_tx, cancel_rx) = bounded(1);
         let control = Arc::new(Control::new(cancel_tx, cancel_rx));
-        let state = Analysis::new(models, config, control.clone(), Box::new(on_event));
+        let state = Analysis::new(
+            models,
+            config,
+            registry,
+            store,
+            control.clone(),
+            Box::new(on_event),
+        );
         let thread = std::thread::Builder::new()
             .name("speakrs-worker".into())
             .spawn(move || state.run_until_closed(rx))?;

@@ -242,6 +242,25 @@ impl StreamingDiarizer {
 
     /// `finish`, also returning the speakers met, for a following stream.
     pub fn finish_with_registry(mut self) -> Result<(Diarization, Registry), ModelError> {
+        let ready = self.analyse_to_the_end()?;
+        let duration = self.total_samples as f64 / SAMPLE_RATE as f64;
+        self.online.add(ready, duration, &self.models)?;
+        let turns = self.online.finish(duration, &self.models)?;
+        let mut diarization = Diarization::new(turns, duration);
+        diarization.identities = self.online.identities().cloned();
+        let registry = self.online.take_registry();
+        Ok((diarization, registry))
+    }
+
+    /// The analyses of every chunk not yet polled, the tail included, for
+    /// a caller that wants the segmentation and embeddings themselves
+    /// (enrolling a voice), not turns.
+    pub fn finish_analyses(mut self) -> Result<Vec<ChunkAnalysis>, ModelError> {
+        self.analyse_to_the_end()
+    }
+
+    /// Sends the tail, waits for the workers, and takes what is left.
+    fn analyse_to_the_end(&mut self) -> Result<Vec<ChunkAnalysis>, ModelError> {
         let covered = if self.next_chunk == 0 {
             0
         } else {
@@ -256,12 +275,7 @@ impl StreamingDiarizer {
         }
         self.join();
         self.check_error()?;
-        let ready = self.take_ready();
-        let duration = self.total_samples as f64 / SAMPLE_RATE as f64;
-        self.online.add(ready, duration, &self.models)?;
-        let turns = self.online.finish(duration, &self.models)?;
-        let registry = self.online.take_registry();
-        Ok((Diarization::new(turns, duration), registry))
+        Ok(self.take_ready())
     }
 
     /// Stops the stream unfinished (a flush); returns the speakers met.

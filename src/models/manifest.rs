@@ -191,25 +191,7 @@ fn verify_file(path: &Path, expected: &str, role: &str) -> Result<PathBuf, Model
     if !meta.is_file() {
         return Err(missing());
     }
-    let key = (
-        path.to_path_buf(),
-        meta.len(),
-        meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-    );
-    let cached = VERIFIED
-        .lock()
-        .ok()
-        .and_then(|m| m.as_ref().and_then(|m| m.get(&key).cloned()));
-    let actual = match cached {
-        Some(sum) => sum,
-        None => {
-            let sum = sha256_file(path)?;
-            if let Ok(mut m) = VERIFIED.lock() {
-                m.get_or_insert_with(HashMap::new).insert(key, sum.clone());
-            }
-            sum
-        }
-    };
+    let actual = sha256_of_file(path, &meta)?;
     if actual.eq_ignore_ascii_case(expected) {
         Ok(path.to_path_buf())
     } else {
@@ -219,6 +201,42 @@ fn verify_file(path: &Path, expected: &str, role: &str) -> Result<PathBuf, Model
             actual,
         })
     }
+}
+
+/// The sha256 of a regular file, hashed once per process while its length
+/// and mtime stay the same.
+pub fn sha256_cached(path: &Path) -> Result<String, ModelError> {
+    let meta = std::fs::metadata(path).map_err(|e| ModelError::Io {
+        path: path.into(),
+        reason: e.to_string(),
+    })?;
+    if !meta.is_file() {
+        return Err(ModelError::Io {
+            path: path.into(),
+            reason: "not a regular file".into(),
+        });
+    }
+    sha256_of_file(path, &meta)
+}
+
+fn sha256_of_file(path: &Path, meta: &std::fs::Metadata) -> Result<String, ModelError> {
+    let key = (
+        path.to_path_buf(),
+        meta.len(),
+        meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+    );
+    let cached = VERIFIED
+        .lock()
+        .ok()
+        .and_then(|m| m.as_ref().and_then(|m| m.get(&key).cloned()));
+    if let Some(sum) = cached {
+        return Ok(sum);
+    }
+    let sum = sha256_file(path)?;
+    if let Ok(mut m) = VERIFIED.lock() {
+        m.get_or_insert_with(HashMap::new).insert(key, sum.clone());
+    }
+    Ok(sum)
 }
 
 pub fn sha256_file(path: &Path) -> Result<String, ModelError> {

@@ -8,6 +8,7 @@ pub mod paths;
 pub mod pool;
 pub mod provider;
 pub mod runtime;
+pub mod voices;
 
 pub use error::ModelError;
 pub use manifest::{ModelSet, ModelSetRequest};

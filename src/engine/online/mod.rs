@@ -29,7 +29,7 @@ use crate::engine::config::{CHUNK_SECONDS, LOCAL_SPEAKERS};
 use crate::engine::frontend::chunks::ChunkAnalysis;
 use crate::engine::loaded::LoadedModels;
 use crate::engine::output::reconstruct::Turn;
-use crate::engine::registry::{HorizonSums, LabelChange, Registry, Voice};
+use crate::engine::registry::{HorizonSums, Identities, LabelChange, Registry, Voice};
 use crate::models::ModelError;
 
 /// Chunks this far (s) behind the analysed audio keep their labels: later
@@ -75,6 +75,9 @@ pub struct Update {
     pub clustering_seconds: f64,
     /// Speakers with a turn in the horizon.
     pub active_speakers: usize,
+    /// Names of the speakers who match an enrolled voice; None without a
+    /// voices file.
+    pub identities: Option<Identities>,
 }
 
 struct Kept {
@@ -157,6 +160,12 @@ impl Online {
         }
     }
 
+    /// Names of the speakers who match an enrolled voice (as of the last
+    /// re-clustering).
+    pub fn identities(&self) -> Option<&Identities> {
+        self.registry.identities()
+    }
+
     /// Chunks held for re-clustering (bounded by the horizon when live).
     pub fn kept_chunks(&self) -> usize {
         self.kept.len()
@@ -214,6 +223,7 @@ impl Online {
         if analysed_until >= self.next_cluster || eager {
             let started = std::time::Instant::now();
             update.changes = self.recluster(models)?;
+            self.registry.identify(&self.voice, &self.sums);
             update.reclustered = true;
             update.clustering_seconds = started.elapsed().as_secs_f64();
             self.next_cluster = analysed_until
@@ -246,6 +256,7 @@ impl Online {
         active.sort_unstable();
         active.dedup();
         update.active_speakers = active.len();
+        update.identities = self.registry.identities().cloned();
         Ok(Some(update))
     }
 
@@ -256,6 +267,7 @@ impl Online {
         models: &LoadedModels,
     ) -> Result<Vec<Turn>, ModelError> {
         self.recluster(models)?;
+        self.registry.identify(&self.voice, &self.sums);
         self.provisional = self.turns_from(0, self.final_until, duration, true)?;
         let mut all = std::mem::take(&mut self.finalized);
         all.append(&mut self.provisional);

@@ -2,7 +2,8 @@
 
 use crate::engine::clustering::{ClusteringConfig, ClusteringMethod};
 pub use crate::engine::output::reconstruct::Turn;
-use crate::engine::output::rttm::format_rttm;
+use crate::engine::output::rttm::format_named_rttm;
+use crate::engine::registry::Identities;
 
 /// The speakers of a stream so far (or of a whole recording).
 #[derive(Debug, Clone, Default)]
@@ -13,6 +14,9 @@ pub struct Diarization {
     pub num_speakers: usize,
     /// Seconds of audio this result covers.
     pub duration: f64,
+    /// Names of the speakers who match an enrolled voice; None without a
+    /// voices file.
+    pub identities: Option<Identities>,
 }
 
 impl Diarization {
@@ -24,6 +28,7 @@ impl Diarization {
             turns,
             num_speakers: speakers.len(),
             duration,
+            identities: None,
         }
     }
 
@@ -32,9 +37,21 @@ impl Diarization {
         format!("SPEAKER_{speaker:02}")
     }
 
-    pub fn to_rttm(&self, uri: &str) -> String {
-        format_rttm(uri, &self.turns)
+    /// The name speaker `i` earned, or its label.
+    pub fn name(&self, speaker: usize) -> String {
+        name_or_label(self.identities.as_ref(), speaker)
     }
+
+    pub fn to_rttm(&self, uri: &str) -> String {
+        format_named_rttm(uri, &self.turns, self.identities.as_ref())
+    }
+}
+
+/// A speaker's name where it matched an enrolled voice, else its label.
+pub fn name_or_label(identities: Option<&Identities>, speaker: usize) -> String {
+    identities
+        .and_then(|i| i.get(&speaker))
+        .map_or_else(|| Diarization::label(speaker), |i| i.name.clone())
 }
 
 /// VBx needs a PLDA: a model set without one falls back to pyannote 3.1's

@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use crate::engine::output::reconstruct::Turn;
+use crate::engine::registry::Identities;
 
 /// One `SPEAKER` line of an RTTM file.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,6 +52,12 @@ pub fn speaker_labels(turns: &[Turn]) -> Vec<Option<String>> {
 /// `SPEAKER <uri> 1 <start:.3> <dur:.3> <NA> <NA> <label> <NA> <NA>`.
 /// Whitespace in `uri` would break the format, so it becomes `_`.
 pub fn format_rttm(uri: &str, turns: &[Turn]) -> String {
+    format_named_rttm(uri, turns, None)
+}
+
+/// `format_rttm` with the names of the speakers who matched an enrolled
+/// voice in place of their labels.
+pub fn format_named_rttm(uri: &str, turns: &[Turn], identities: Option<&Identities>) -> String {
     let uri: String = uri
         .chars()
         .map(|c| if c.is_whitespace() { '_' } else { c })
@@ -63,7 +70,10 @@ pub fn format_rttm(uri: &str, turns: &[Turn]) -> String {
     let labels = speaker_labels(turns);
     let mut out = String::new();
     for t in turns {
-        let label = labels[t.speaker].as_deref().unwrap_or("SPEAKER_??");
+        let label = match identities.and_then(|i| i.get(&t.speaker)) {
+            Some(identity) => identity.name.as_str(),
+            None => labels[t.speaker].as_deref().unwrap_or("SPEAKER_??"),
+        };
         let _ = writeln!(
             out,
             "SPEAKER {uri} 1 {:.3} {:.3} <NA> <NA> {label} <NA> <NA>",

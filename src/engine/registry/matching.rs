@@ -152,7 +152,7 @@ impl Registry {
 }
 
 /// Max-total one-to-one pairs (row, column) with a positive score.
-fn one_to_one(scores: &Array2<f64>) -> Vec<(usize, usize)> {
+pub(super) fn one_to_one(scores: &Array2<f64>) -> Vec<(usize, usize)> {
     let (rows, cols) = scores.dim();
     if rows == 0 || cols == 0 {
         return Vec::new();

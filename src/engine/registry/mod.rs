@@ -15,11 +15,18 @@
 //! keep their voice model, so that a clustering's mistake can be undone; a
 //! cluster cut out of a labelled speaker is reported as a split. Guesses
 //! that no re-clustering confirmed come and go without a report.
+//!
+//! Enrolled voices (`names.rs`) do not take part in any of this: they put
+//! names on speakers after the fact, so labels are the same with or
+//! without them.
 
+pub mod enroll;
 mod matching;
+mod names;
 mod voice;
 
 pub use matching::Reclustering;
+pub use names::{Identities, Identity, KnownVoices, DEFAULT_NAMING_THRESHOLD};
 pub use voice::Voice;
 
 use ndarray::ArrayView1;
@@ -56,6 +63,10 @@ struct Speaker {
 pub struct Registry {
     speakers: Vec<Speaker>,
     next_id: usize,
+    /// Enrolled voices; None unless a voices file was loaded.
+    known: Option<KnownVoices>,
+    /// Names the speakers earned at the last `identify`.
+    identities: Identities,
 }
 
 /// Embedding sums of the speakers present in the horizon.
