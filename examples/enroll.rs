@@ -23,7 +23,8 @@ use gstspeakrs::engine::registry::enroll::{enroll, Whose};
 use gstspeakrs::models::voices::{ModelIdentity, Voices, VoicesError};
 use gstspeakrs::models::ModelSetRequest;
 
-const USAGE: &str = "usage: enroll --out FILE [--model-dir DIR] [--rttm FILE] NAME=AUDIO[:LABEL] ...";
+const USAGE: &str =
+    "usage: enroll --out FILE [--model-dir DIR] [--rttm FILE] NAME=AUDIO[:LABEL] ...";
 
 struct Request {
     name: String,
@@ -76,7 +77,9 @@ fn decode(path: &Path) -> Result<Vec<f32>, Box<dyn std::error::Error>> {
     pipeline.set_state(gst::State::Playing)?;
     let mut samples = Vec::new();
     while let Ok(sample) = sink.pull_sample() {
-        let Some(buffer) = sample.buffer() else { continue };
+        let Some(buffer) = sample.buffer() else {
+            continue;
+        };
         let map = buffer.map_readable()?;
         samples.extend(
             map.chunks_exact(4)

@@ -6,16 +6,25 @@
 //!     cargo run --release --example evaluate -- --set ../shared/eval/sim-dev [--set …]
 //!         [--mode element|engine] [--out DIR] [--step 1.0] [--clustering vbx|ahc]
 //!         [--plda FILE] [--threads N] [--score-only RTTM_DIR] [--label NAME]
+//!         [--identify [--thresholds 0,10,20,25,30,35,40,50]]
 //!
 //! `--mode element` (default) runs the real `speakrsdiarize` element in
 //! `filesrc ! decodebin ! audioconvert ! speakrsdiarize ! fakesink`;
 //! `--mode engine` calls the engine directly. `--score-only DIR` scores
 //! RTTMs another system wrote (e.g. tools/bench_sherpa.py).
+//!
+//! `--identify` measures naming speakers by enrolled voices instead (engine
+//! path; enrollment protocol and metrics in `evaluate/identify.rs`), at
+//! each naming threshold of `--thresholds` (comma-separated).
 
 #[path = "common/der.rs"]
 mod der;
 #[path = "evaluate/element_mode.rs"]
 mod element_mode;
+#[path = "evaluate/identify.rs"]
+mod identify;
+#[path = "common/naming.rs"]
+mod naming;
 #[path = "common/process.rs"]
 mod process;
 #[path = "common/sets.rs"]
@@ -45,6 +54,8 @@ pub struct Options {
     pub threads: usize,
     score_only: Option<PathBuf>,
     label: String,
+    identify: bool,
+    thresholds: Option<Vec<f64>>,
 }
 
 fn parse() -> Options {
@@ -58,9 +69,20 @@ fn parse() -> Options {
         threads: 2,
         score_only: None,
         label: String::new(),
+        identify: false,
+        thresholds: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
+        // Switches, without a value.
+        let switch = match flag.as_str() {
+            "--identify" => Some(&mut o.identify),
+            _ => None,
+        };
+        if let Some(on) = switch {
+            *on = true;
+            continue;
+        }
         let v = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
         match flag.as_str() {
             "--set" => o.sets.push(v.into()),
@@ -72,6 +94,17 @@ fn parse() -> Options {
             "--threads" => o.threads = v.parse().expect("--threads: integer"),
             "--score-only" => o.score_only = Some(v.into()),
             "--label" => o.label = v,
+            "--thresholds" => {
+                o.thresholds = Some(
+                    v.split(',')
+                        .map(|t| {
+                            t.trim()
+                                .parse()
+                                .expect("--thresholds: numbers, comma-separated")
+                        })
+                        .collect(),
+                )
+            }
             _ => panic!("unknown flag {flag}"),
         }
     }
@@ -117,6 +150,13 @@ fn main() {
         .score_only
         .is_none()
         .then(|| LoadedModels::load(&config).unwrap_or_else(|e| panic!("{e}")));
+    if o.identify {
+        match &loaded {
+            Some(models) => identify::run(&o, models),
+            None => panic!("--identify diarizes: it does not take --score-only"),
+        }
+        return;
+    }
     let pipeline = loaded.as_ref().filter(|_| o.mode == "engine");
     if o.score_only.is_none() && o.mode == "element" {
         element_mode::init();

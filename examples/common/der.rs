@@ -152,28 +152,57 @@ fn optimal_mapping(cooc: &[Vec<f64>], nr: usize, nh: usize) -> Vec<Option<usize>
     map
 }
 
-/// Scores `hypothesis` against `reference`. Segments with non-finite or
-/// non-positive extent are ignored.
-pub fn score(reference: &[Segment], hypothesis: &[Segment]) -> DerComponents {
+/// The two label sets on the union of their segment boundaries: each
+/// label's text, and per elementary interval (duration, reference counts,
+/// hypothesis counts), counts indexed like the labels. For scorers that
+/// need more than DER (e.g. identification rates).
+pub struct Timeline {
+    pub reference_labels: Vec<String>,
+    pub hypothesis_labels: Vec<String>,
+    pub intervals: Vec<(f64, Vec<u32>, Vec<u32>)>,
+}
+
+fn label_texts(segs: &[Segment], ids: &[usize], n: usize) -> Vec<String> {
+    let mut out = vec![String::new(); n];
+    for (s, &i) in segs.iter().zip(ids) {
+        out[i].clone_from(&s.label);
+    }
+    out
+}
+
+pub fn timeline(reference: &[Segment], hypothesis: &[Segment]) -> Timeline {
     let (rid, nr) = index_labels(reference);
     let (hid, nh) = index_labels(hypothesis);
-    let ivs = intervals(reference, hypothesis, &rid, &hid, nr, nh);
+    Timeline {
+        reference_labels: label_texts(reference, &rid, nr),
+        hypothesis_labels: label_texts(hypothesis, &hid, nh),
+        intervals: intervals(reference, hypothesis, &rid, &hid, nr, nh),
+    }
+}
+
+/// Co-occurrence durations `[reference][hypothesis]`.
+fn cooccurrence(t: &Timeline) -> Vec<Vec<f64>> {
+    let (nr, nh) = (t.reference_labels.len(), t.hypothesis_labels.len());
     let mut cooc = vec![vec![0.0f64; nh]; nr];
-    for (d, rc, hc) in &ivs {
+    for (d, rc, hc) in &t.intervals {
         for (i, &a) in rc.iter().enumerate().filter(|(_, &a)| a > 0) {
             for (j, &b) in hc.iter().enumerate().filter(|(_, &b)| b > 0) {
                 cooc[i][j] += d * a.min(b) as f64;
             }
         }
     }
-    let map = optimal_mapping(&cooc, nr, nh);
+    cooc
+}
+
+/// The error durations under `map` (hypothesis label → reference label).
+fn tally(t: &Timeline, map: &[Option<usize>]) -> DerComponents {
     let mut out = DerComponents::default();
-    for (d, rc, hc) in &ivs {
+    for (d, rc, hc) in &t.intervals {
         let n_ref: u32 = rc.iter().sum();
         let n_hyp: u32 = hc.iter().sum();
         let correct: u32 = hc
             .iter()
-            .zip(&map)
+            .zip(map)
             .map(|(&b, m)| m.map_or(0, |i| b.min(rc[i])))
             .sum();
         out.total += d * n_ref as f64;
@@ -182,4 +211,54 @@ pub fn score(reference: &[Segment], hypothesis: &[Segment]) -> DerComponents {
         out.confusion += d * (n_ref.min(n_hyp) - correct) as f64;
     }
     out
+}
+
+/// Scores `hypothesis` against `reference`. Segments with non-finite or
+/// non-positive extent are ignored.
+pub fn score(reference: &[Segment], hypothesis: &[Segment]) -> DerComponents {
+    let t = timeline(reference, hypothesis);
+    let map = optimal_mapping(
+        &cooccurrence(&t),
+        t.reference_labels.len(),
+        t.hypothesis_labels.len(),
+    );
+    tally(&t, &map)
+}
+
+/// DER of a hypothesis whose labels may be names of reference speakers
+/// (identification): a hypothesis label in `names` is mapped to the
+/// reference speaker of that name, or to no one if that speaker does not
+/// speak here; the other hypothesis labels get the optimal one-to-one
+/// mapping onto the reference speakers no name took. Otherwise the rules
+/// of `score` (collar 0, overlap scored); with no names it equals `score`.
+pub fn score_named(
+    reference: &[Segment],
+    hypothesis: &[Segment],
+    names: &std::collections::HashSet<String>,
+) -> DerComponents {
+    let t = timeline(reference, hypothesis);
+    let cooc = cooccurrence(&t);
+    let mut map = vec![None; t.hypothesis_labels.len()];
+    let mut taken = vec![false; t.reference_labels.len()];
+    let mut free_hyp = Vec::new();
+    for (j, label) in t.hypothesis_labels.iter().enumerate() {
+        if names.contains(label) {
+            map[j] = t.reference_labels.iter().position(|r| r == label);
+            if let Some(i) = map[j] {
+                taken[i] = true;
+            }
+        } else {
+            free_hyp.push(j);
+        }
+    }
+    let free_ref: Vec<usize> = (0..taken.len()).filter(|&i| !taken[i]).collect();
+    let sub: Vec<Vec<f64>> = free_ref
+        .iter()
+        .map(|&i| free_hyp.iter().map(|&j| cooc[i][j]).collect())
+        .collect();
+    let sub_map = optimal_mapping(&sub, free_ref.len(), free_hyp.len());
+    for (k, m) in sub_map.into_iter().enumerate() {
+        map[free_hyp[k]] = m.map(|i| free_ref[i]);
+    }
+    tally(&t, &map)
 }

@@ -13,9 +13,9 @@ use std::sync::Arc;
 use crossbeam_channel::Receiver;
 
 use super::protocol::{Command, Control, Event};
+use super::voices::VoicesStore;
 use crate::engine::loaded::LoadedModels;
 use crate::engine::output::diarization::Diarization;
-use super::voices::VoicesStore;
 use crate::engine::registry::Registry;
 use crate::engine::stream::{StreamConfig, StreamingDiarizer};
 use crate::models::ModelError;

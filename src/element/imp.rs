@@ -226,7 +226,11 @@ impl BaseTransformImpl for SpeakrsDiarize {
                 settings.voices_path().unwrap_or_default().display(),
                 known.voices.len(),
                 registry.labels_used(),
-                if store.is_some() { ", saved at EOS and stop" } else { "" }
+                if store.is_some() {
+                    ", saved at EOS and stop"
+                } else {
+                    ""
+                }
             );
         }
         let turns = Arc::new(Mutex::new(Turns::default()));

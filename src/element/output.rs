@@ -221,7 +221,10 @@ impl Output {
     ) -> (Vec<TimedTurn>, usize) {
         let mut turns = lock(&self.turns);
         if let Some((timeline, d)) = result {
-            turns.finish(timeline.id, timeline.turns(&d.turns, true, d.identities.as_ref()));
+            turns.finish(
+                timeline.id,
+                timeline.turns(&d.turns, true, d.identities.as_ref()),
+            );
         }
         // At EOS every turn is final, earlier engine streams' included (#6).
         let all = turns

@@ -215,7 +215,9 @@ impl Settings {
             "cache-dir" => self.cache_dir = string(),
             "voices-location" => self.voices_location = string(),
             "voices-save" => self.voices_save = value.get().expect("type checked upstream"),
-            "voices-threshold" => self.voices_threshold = value.get().expect("type checked upstream"),
+            "voices-threshold" => {
+                self.voices_threshold = value.get().expect("type checked upstream")
+            }
             other => unreachable!("unknown property {other}"),
         }
     }

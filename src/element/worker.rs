@@ -16,8 +16,8 @@ use crossbeam_channel::{bounded, select, Sender, TrySendError};
 
 use super::analysis::Analysis;
 pub use super::protocol::{Command, Control, Event};
-use crate::engine::loaded::LoadedModels;
 use super::voices::VoicesStore;
+use crate::engine::loaded::LoadedModels;
 use crate::engine::output::diarization::Diarization;
 use crate::engine::registry::Registry;
 use crate::engine::stream::StreamConfig;

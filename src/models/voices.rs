@@ -26,7 +26,8 @@ use super::{ModelError, ModelSet};
 pub const FORMAT: &str = "gst-speakrs-voices";
 pub const VERSION: u32 = 1;
 /// How users make a voices file, named in errors.
-pub const ENROLL_COMMAND: &str = "cargo run --release --example enroll -- --out FILE NAME=AUDIO.wav";
+pub const ENROLL_COMMAND: &str =
+    "cargo run --release --example enroll -- --out FILE NAME=AUDIO.wav";
 /// Longest name a voice may have (it becomes a label in RTTM and tags).
 pub const MAX_NAME_CHARS: usize = 64;
 
@@ -118,13 +119,19 @@ pub enum VoicesError {
 /// fields are space-separated), and not a `SPEAKER_nn` label.
 pub fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
-        return Err(format!("a name has 1 to {MAX_NAME_CHARS} characters: {name:?}"));
+        return Err(format!(
+            "a name has 1 to {MAX_NAME_CHARS} characters: {name:?}"
+        ));
     }
     if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!("a name has no spaces or control characters: {name:?}"));
+        return Err(format!(
+            "a name has no spaces or control characters: {name:?}"
+        ));
     }
     if name.starts_with("SPEAKER_") {
-        return Err(format!("SPEAKER_ names are the labels of unknown speakers: {name:?}"));
+        return Err(format!(
+            "SPEAKER_ names are the labels of unknown speakers: {name:?}"
+        ));
     }
     Ok(())
 }
@@ -367,7 +374,9 @@ mod tests {
     fn an_edited_file_fails_its_checksum() {
         let path = scratch("edited.json");
         sample().write(&path).unwrap();
-        let text = std::fs::read_to_string(&path).unwrap().replace("12.0", "13.0");
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("12.0", "13.0");
         std::fs::write(&path, text).unwrap();
         let e = Voices::read(&path, &identity()).unwrap_err();
         assert!(matches!(e, VoicesError::Corrupt { .. }), "{e}");

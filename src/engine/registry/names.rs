@@ -15,7 +15,7 @@ use crate::models::voices::{EnrolledVoice, MetSpeaker, ModelIdentity, Voices};
 /// Default naming threshold (PLDA log-likelihood ratio of "same speaker"):
 /// chosen for few false accepts, measured in docs/voices.md
 /// (`evaluate --identify`).
-pub const DEFAULT_NAMING_THRESHOLD: f64 = 10.0;
+pub const DEFAULT_NAMING_THRESHOLD: f64 = 30.0;
 
 /// Who a speaker is, and how sure the match is.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,13 +43,13 @@ impl KnownVoices {
         if known.is_empty() || models.is_empty() {
             return Identities::new();
         }
+        // Means scored as one embedding each: counting every embedding as
+        // independent evidence (they overlap tenfold at a 1 s step) put
+        // a voice's own score anywhere from +40 to −800 depending on how
+        // much speech it rests on; means alone keep own voices ≥ +39 and
+        // others ≤ +28 on the shared sets (`evaluate --identify`).
         let scores = Array2::from_shape_fn((models.len(), known.len()), |(i, j)| {
-            voice.score(
-                &models[i].mean,
-                models[i].weight,
-                &known[j].mean,
-                known[j].weight,
-            )
+            voice.score(&models[i].mean, 1.0, &known[j].mean, 1.0)
         });
         // Kuhn–Munkres takes positive weights: the margin over the bar.
         let margin = scores.mapv(|s| {
@@ -111,7 +111,11 @@ impl Registry {
             .collect();
         Voices {
             models,
-            enrolled: self.known.as_ref().map(|k| k.voices.clone()).unwrap_or_default(),
+            enrolled: self
+                .known
+                .as_ref()
+                .map(|k| k.voices.clone())
+                .unwrap_or_default(),
             next_label: self.next_id,
             met,
         }
@@ -169,7 +173,11 @@ mod tests {
         let k = known(&[("anchor", [1.0, 0.0]), ("guest", [0.0, 1.0])], 0.9);
         // Speakers 3 and 5 both sound like the anchor; 3 more so. Nobody
         // is close enough to the guest.
-        let models = [model(3, [1.0, 0.05]), model(5, [1.0, 0.2]), model(7, [0.6, 0.8])];
+        let models = [
+            model(3, [1.0, 0.05]),
+            model(5, [1.0, 0.2]),
+            model(7, [0.6, 0.8]),
+        ];
         let names = k.identify(&models, &Voice::Cosine);
         assert_eq!(names.len(), 1, "{names:?}");
         assert_eq!(names[&3].name, "anchor");
@@ -190,6 +198,9 @@ mod tests {
         let back = Registry::from_voices(&voices, 0.0);
         assert_eq!(back.labels_used(), 2);
         let m = back.models(&HorizonSums::new());
-        assert_eq!((m[0].id, m[0].weight, m[0].mean.clone()), (a, 2.0, vec![3.0, 5.0]));
+        assert_eq!(
+            (m[0].id, m[0].weight, m[0].mean.clone()),
+            (a, 2.0, vec![3.0, 5.0])
+        );
     }
 }
