@@ -21,6 +21,13 @@
 //! gst-launch-1.0 pulsesrc ! audioconvert ! speakrsdiarize latency=10000000000 ! fakesink
 //! ```
 //!
+//! Name enrolled people (`enroll` example) and keep every speaker's label
+//! across restarts:
+//!
+//! ```text
+//! gst-launch-1.0 -m filesrc location=show.mp3 ! decodebin ! audioconvert ! speakrsdiarize voices-location=voices.json voices-save=true ! fakesink
+//! ```
+//!
 //! In an application, read the meta in a pad probe or `appsink`
 //! (`gst_buffer_get_custom_meta (buf, "GstSpeakrsMeta")`) and the final
 //! turns from the bus message; README.md shows C, Python and Rust.
