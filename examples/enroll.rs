@@ -101,8 +101,11 @@ fn decode(path: &Path) -> Result<Vec<f32>, Box<dyn std::error::Error>> {
     }
 }
 
+/// Turns as (start, end) seconds.
+type Spans = Vec<(f64, f64)>;
+
 /// The person's turns and everyone else's in an RTTM.
-fn turns(rttm: &Path, label: &str) -> Result<(Vec<(f64, f64)>, Vec<(f64, f64)>), String> {
+fn turns(rttm: &Path, label: &str) -> Result<(Spans, Spans), String> {
     let text = std::fs::read_to_string(rttm).map_err(|e| format!("{}: {e}", rttm.display()))?;
     let segments = parse_rttm(&text).map_err(|e| format!("{}: {e}", rttm.display()))?;
     let (own, others): (Vec<_>, Vec<_>) = segments.iter().partition(|s| s.speaker == label);
