@@ -99,9 +99,7 @@ impl Online {
         let mut moved: BTreeMap<usize, i32> = BTreeMap::new();
         for ((h, label), members) in groups {
             let apart = match models.get(&label) {
-                Some(model) => {
-                    self.closer_to_model(hard, h, &members, &model.mean, model.weight)
-                }
+                Some(model) => self.closer_to_model(hard, h, &members, &model.mean, model.weight),
                 None => self.unlike_the_rest(hard, h, &members),
             };
             if apart {
