@@ -8,10 +8,13 @@
 //!
 //!     cargo run --release --example online_replay -- --set ../shared/eval/sim-dev
 //!         [--hours 6] [--step 2] [--interval 30] [--horizon 600] [--latency 10]
-//!         [--analysed-every N]
+//!         [--analysed-every N] [--batch N]
 //!
 //! `--analysed-every N`: only every Nth chunk is analysed, the others are
 //! skipped, as a live stream does while its inference lags.
+//! `--batch N`: N chunks per update, as the element hands over its
+//! analysis batch (8) when the analysis runs ahead of real time (`live
+//! soak`, `live der`); default 1, a live stream that keeps up.
 //!
 //! The analyses are cached per set, step and models (in
 //! `$XDG_CACHE_HOME/gst-speakrs`, else `~/.cache/gst-speakrs`).
@@ -20,6 +23,9 @@
 //! benchmark's counter would count and every relabel (with the speaker's
 //! seconds under each label before and after, and for relabels each of
 //! the speaker's reference turns with its labels), and each loop's DER.
+//!
+//! `REPLAY_DUMP=DIR` writes the live, EOS and reference turns there
+//! (`live.txt`, `eos.txt`, `truth.txt`: label, start, end per line).
 //!
 //! It replays the engine alone: the element's run of the same (`live soak`)
 //! adds inference and GStreamer and takes the stream's own time.
@@ -56,6 +62,8 @@ struct Options {
     latency: f64,
     /// Only every this many chunks is analysed (a lagging live stream).
     analysed_every: usize,
+    /// Chunks handed over per update (the element's analysis batch).
+    batch: usize,
 }
 
 fn parse() -> Options {
@@ -67,6 +75,7 @@ fn parse() -> Options {
         horizon: 600.0,
         latency: 10.0,
         analysed_every: 1,
+        batch: 1,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -83,6 +92,7 @@ fn parse() -> Options {
             "--horizon" => o.horizon = number(),
             "--latency" => o.latency = number(),
             "--analysed-every" => o.analysed_every = (number() as usize).max(1),
+            "--batch" => o.batch = (number() as usize).max(1),
             _ => panic!("unknown flag {flag}"),
         }
     }
@@ -126,6 +136,7 @@ fn main() {
     let truth = repeated(&reference, loop_len, 0..loops);
     let trace = std::env::var_os("TUNE_TRACE").is_some();
     let started = Instant::now();
+    let mut pending = Vec::new();
     for k in 0..loops {
         for c in &chunks {
             let index = k * per_loop + c.index;
@@ -135,7 +146,13 @@ fn main() {
             if index % o.analysed_every != 0 {
                 a = ChunkAnalysis::skipped(index, a.embeddings.ncols());
             }
-            let Some(u) = online.add(vec![a], until, &pipeline).expect("add") else {
+            pending.push(a);
+            let last = k + 1 == loops && c.index + 1 == per_loop;
+            if pending.len() < o.batch && !last {
+                continue;
+            }
+            let batch = std::mem::take(&mut pending);
+            let Some(u) = online.add(batch, until, &pipeline).expect("add") else {
                 continue;
             };
             if trace && !u.changes.is_empty() {
@@ -184,6 +201,19 @@ fn main() {
     let finished = online.finish(duration, &pipeline).expect("finish");
     let wall = started.elapsed().as_secs_f64();
     println!("label changes reported: {merges} merges, {splits} splits; switches of the most-used label within the horizon (the live benchmark's counter): {}; speakers whose shared speech a re-clustering relabelled: {}", counter.switches, counter.relabels);
+    if let Some(dir) = std::env::var_os("REPLAY_DUMP") {
+        let dir = PathBuf::from(dir);
+        let write = |name: &str, segs: &[Segment]| {
+            let text: String = segs
+                .iter()
+                .map(|s| format!("{} {:.3} {:.3}\n", s.label, s.start, s.end))
+                .collect();
+            std::fs::write(dir.join(name), text).expect("dump");
+        };
+        write("live.txt", &segments(&live));
+        write("eos.txt", &segments(&finished));
+        write("truth.txt", &truth);
+    }
     let (live, eos) = (segments(&live), segments(&finished));
     println!(
         "replayed {:.1} h ({loops} loops of {:.0} s, step {} s, interval {} s, horizon {} s) in {wall:.0} s",

@@ -6,6 +6,13 @@
 //! listener sees a label come and go. The registry's longer memory settles
 //! it: such members stay apart when their voice is closer to their own
 //! label's long-term model than to the rest of the cluster.
+//!
+//! A new speaker fares the same: their first seconds, guessed a tentative
+//! speaker of their own, are folded into a present speaker's cluster until
+//! they have enough embeddings, and the live edge (labelled from the folded
+//! cluster's voice) gets the wrong label. With no long-term model yet, a
+//! guess's members stay apart when their voice and the rest of the cluster
+//! score as two speakers.
 
 use std::collections::BTreeMap;
 
@@ -48,7 +55,8 @@ impl Online {
     /// `hard` with the members of each cluster that belong to an absent
     /// speaker moved to a cluster of their own, and the new cluster count.
     /// Candidates: a cluster's (unsettled) members whose label is neither
-    /// its main label nor any other cluster's, and has a long-term model.
+    /// its main label nor any other cluster's, and has a long-term model or
+    /// is a guess not yet confirmed.
     pub(super) fn keep_returning_speakers(
         &self,
         hard: ArrayView2<i32>,
@@ -72,6 +80,7 @@ impl Online {
             .into_iter()
             .map(|m| (m.id, m))
             .collect();
+        let guesses = self.registry.guessed_ids();
         let mut groups: BTreeMap<(usize, usize), Vec<(usize, usize)>> = BTreeMap::new();
         for (c, k) in self.kept.iter().enumerate().filter(|(_, k)| !k.settled) {
             for s in 0..LOCAL_SPEAKERS {
@@ -81,7 +90,7 @@ impl Online {
                     continue;
                 };
                 let absent = !main.contains(&Some(label));
-                if absent && models.contains_key(&label) {
+                if absent && (models.contains_key(&label) || guesses.contains(&label)) {
                     groups.entry((h, label)).or_default().push((c, s));
                 }
             }
@@ -89,10 +98,11 @@ impl Online {
         // One new cluster per label, however many clusters it is taken from.
         let mut moved: BTreeMap<usize, i32> = BTreeMap::new();
         for ((h, label), members) in groups {
-            let Some(model) = models.get(&label) else {
-                continue;
+            let apart = match models.get(&label) {
+                Some(model) => self.closer_to_model(hard, h, &members, &model.mean, model.weight),
+                None => self.unlike_the_rest(hard, h, &members),
             };
-            if self.closer_to_model(hard, h, &members, &model.mean, model.weight) {
+            if apart {
                 let next = (clusters + moved.len()) as i32;
                 let to = *moved.entry(label).or_insert(next);
                 for (c, s) in members {
@@ -101,6 +111,15 @@ impl Online {
             }
         }
         (refined, clusters + moved.len())
+    }
+
+    /// Whether the clean `members` of cluster `h` sound like another
+    /// speaker than the cluster's other clean members.
+    fn unlike_the_rest(&self, hard: ArrayView2<i32>, h: usize, members: &[(usize, usize)]) -> bool {
+        let Some(((group, n), (rest, m))) = self.split_voices(hard, h, members) else {
+            return false;
+        };
+        self.voice.score(&group, n, &rest, m) < self.voice.returning_bar()
     }
 
     /// Whether the clean `members` of cluster `h` sound more like the model
@@ -114,6 +133,23 @@ impl Online {
         mean: &[f64],
         weight: f64,
     ) -> bool {
+        let Some(((voice, n), (rest, m))) = self.split_voices(hard, h, members) else {
+            return false;
+        };
+        let to_model = self.voice.score(&voice, n, mean, weight);
+        let to_rest = self.voice.score(&voice, n, &rest, m);
+        to_model >= self.voice.returning_bar() && to_model > to_rest
+    }
+
+    /// Mean voice features (and count) of the clean `members` of cluster
+    /// `h` and of its other clean members; `None` if either has none.
+    #[allow(clippy::type_complexity)]
+    fn split_voices(
+        &self,
+        hard: ArrayView2<i32>,
+        h: usize,
+        members: &[(usize, usize)],
+    ) -> Option<((Vec<f64>, f64), (Vec<f64>, f64))> {
         let (mut group, mut n) = (Vec::new(), 0.0);
         let (mut rest, mut m) = (Vec::new(), 0.0);
         for (c, k) in self.kept.iter().enumerate() {
@@ -127,12 +163,9 @@ impl Online {
             }
         }
         if n < 1.0 || m < 1.0 {
-            return false;
+            return None;
         }
         let average = |v: &[f64], w: f64| v.iter().map(|x| x / w).collect::<Vec<_>>();
-        let voice = average(&group, n);
-        let to_model = self.voice.score(&voice, n, mean, weight);
-        let to_rest = self.voice.score(&voice, n, &average(&rest, m), m);
-        to_model >= self.voice.returning_bar() && to_model > to_rest
+        Some(((average(&group, n), n), (average(&rest, m), m)))
     }
 }

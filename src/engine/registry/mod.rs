@@ -83,6 +83,11 @@ impl Registry {
     }
 
     /// Speakers guessed and not yet confirmed.
+    pub fn guessed_ids(&self) -> Vec<usize> {
+        self.tentative_ids()
+    }
+
+    /// Speakers guessed and not yet confirmed.
     fn tentative_ids(&self) -> Vec<usize> {
         self.speakers
             .iter()

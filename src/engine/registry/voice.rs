@@ -48,9 +48,13 @@ impl Voice {
             // One chunk's CAM++ embedding scores about 0.9 against its own
             // speaker's model and rarely above 0.65 against another's.
             Voice::Cosine => 0.7,
-            // "One speaker" more likely than "two" (even odds). Bars of
-            // ±3 changed nothing measurable in the six-hour replay.
-            Voice::Plda(_) => 0.0,
+            // One chunk's embedding scores +50 to +130 against its own
+            // speaker's model and mostly below -40 against a stranger's
+            // (sim-dev looped); between, it mostly holds the end of one
+            // voice and the start of the next, and a new label for it
+            // splits a voice in two at the live edge. Bars from -25 to -40
+            // gave the same DER; 0 cost 1.8 points live (docs/live.md).
+            Voice::Plda(_) => -30.0,
         }
     }
 
