@@ -33,6 +33,22 @@ fn live(interval: f64, horizon: f64) -> StreamConfig {
     }
 }
 
+/// sim-dev files played one after another, with their reference turns.
+fn back_to_back(uris: impl IntoIterator<Item = impl AsRef<str>>) -> (Vec<f32>, Vec<Segment>) {
+    let (mut audio, mut reference) = (Vec::new(), Vec::new());
+    for uri in uris {
+        let (more, turns) = sim(uri.as_ref());
+        let offset = audio.len() as f64 / 16_000.0;
+        reference.extend(turns.into_iter().map(|t| Segment {
+            start: t.start + offset,
+            end: t.end + offset,
+            ..t
+        }));
+        audio.extend(more);
+    }
+    (audio, reference)
+}
+
 fn sim(uri: &str) -> (Vec<f32>, Vec<Segment>) {
     let set = shared().join("eval/sim-dev");
     let audio = read_wav_16k(&set.join(format!("wav/{uri}.wav"))).unwrap();
@@ -162,17 +178,7 @@ fn speakers_returning_after_the_horizon_get_their_labels_back() {
     // simdev_008's three speakers, then 114 s of eight others, then
     // simdev_008 again: by then its first turns have left the 60 s horizon.
     let (first, truth) = sim("simdev_008");
-    let (mut audio, mut reference) = (first.clone(), truth.clone());
-    for uri in ["simdev_004", "simdev_013", "simdev_008"] {
-        let (more, turns) = sim(uri);
-        let offset = audio.len() as f64 / 16_000.0;
-        reference.extend(turns.into_iter().map(|t| Segment {
-            start: t.start + offset,
-            end: t.end + offset,
-            ..t
-        }));
-        audio.extend(more);
-    }
+    let (audio, reference) = back_to_back(["simdev_008", "simdev_004", "simdev_013", "simdev_008"]);
     let returns_at = (audio.len() - first.len()) as f64 / 16_000.0;
     let mut stream = StreamingDiarizer::new(pipeline(), &live(10.0, 60.0)).unwrap();
     stream.push(&audio).unwrap();
@@ -221,17 +227,7 @@ fn speakers_returning_after_the_horizon_get_their_labels_back() {
 /// (which re-cluster on every update) new speakers keep arriving.
 #[test]
 fn new_speakers_on_a_continuous_stream_get_their_final_labels_live() {
-    let (mut audio, mut reference) = (Vec::new(), Vec::new());
-    for n in 0..=10 {
-        let (more, turns) = sim(&format!("simdev_{n:03}"));
-        let offset = audio.len() as f64 / 16_000.0;
-        reference.extend(turns.into_iter().map(|t| Segment {
-            start: t.start + offset,
-            end: t.end + offset,
-            ..t
-        }));
-        audio.extend(more);
-    }
+    let (audio, reference) = back_to_back((0..=10).map(|n| format!("simdev_{n:03}")));
     let latency = 10.0;
     let config = StreamConfig {
         step_seconds: 2.0,

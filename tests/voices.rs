@@ -159,14 +159,12 @@ fn samples(rel: &str) -> Vec<i16> {
     reader.samples::<i16>().map(Result::unwrap).collect()
 }
 
+/// A shared reference RTTM as (speaker, start, end).
 fn reference(rel: &str) -> Vec<(String, f64, f64)> {
     let text = std::fs::read_to_string(common::shared().join(rel)).unwrap();
-    text.lines()
-        .map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            let (start, duration): (f64, f64) = (f[3].parse().unwrap(), f[4].parse().unwrap());
-            (f[7].to_string(), start, start + duration)
-        })
+    element_support::parse_rttm(&text)
+        .into_iter()
+        .map(|(start, end, speaker)| (speaker, start, end))
         .collect()
 }
 
