@@ -182,8 +182,7 @@ impl Sink for Recorder {
                 t,
                 Diarization {
                     turns,
-                    num_speakers: 0,
-                    duration: 0.0,
+                    ..Default::default()
                 },
             )
         }))
