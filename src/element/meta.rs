@@ -5,7 +5,8 @@
 //! Structure fields (documented in the README):
 //! - `turns`: array of `speakrs-turn` structures (see messages.rs) that are
 //!   new or changed since the previous buffer; often empty;
-//! - `speakers`: array of strings, the speakers active within this buffer;
+//! - `speakers`: array of strings, the speakers speaking for at least half
+//!   of this buffer;
 //!   only when `latency` > 0.
 
 use super::messages::{turn_array, TimedTurn};
@@ -145,15 +146,27 @@ impl Turns {
             .chain(&self.provisional)
     }
 
-    /// Speakers of the current epoch overlapping `[start, end)` (PTS).
+    /// Speakers of the current epoch who speak for at least half of
+    /// `[start, end)` (PTS): a buffer carries a label as a frame is rounded
+    /// to its nearest, so turns are neither stretched nor cut on average.
+    /// Naming everyone who speaks anywhere in the buffer instead stretched
+    /// every turn by up to a buffer at each end (issue #19).
     pub fn speakers_in(&self, start: gst::ClockTime, end: gst::ClockTime) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
+        let half = end.saturating_sub(start) / 2;
+        let mut spoken: Vec<(String, gst::ClockTime)> = Vec::new();
         for t in self.recent().filter(|t| t.start < end && t.end > start) {
-            if !out.contains(&t.speaker) {
-                out.push(t.speaker.clone());
+            // Saturating: a reversed turn overlaps by nothing.
+            let overlap = t.end.min(end).saturating_sub(t.start.max(start));
+            match spoken.iter_mut().find(|(s, _)| *s == t.speaker) {
+                Some((_, total)) => *total = total.saturating_add(overlap),
+                None => spoken.push((t.speaker.clone(), overlap)),
             }
         }
-        out
+        spoken
+            .into_iter()
+            .filter(|(_, total)| *total > gst::ClockTime::ZERO && *total >= half)
+            .map(|(s, _)| s)
+            .collect()
     }
 
     /// The speaker speaking longest within `[start, end)`.
@@ -206,5 +219,26 @@ mod tests {
         turns.update(0, vec![], vec![a, b], gst::ClockTime::ZERO);
         let (start, end) = (gst::ClockTime::SECOND, gst::ClockTime::from_seconds(3));
         assert_eq!(turns.dominant_in(start, end).as_deref(), Some("A"));
+    }
+
+    #[test]
+    fn a_buffer_names_who_speaks_for_half_of_it_or_more() {
+        let mut turns = Turns::default();
+        // A ends 5 ms into the 20 ms buffer [100, 120), B starts at 108,
+        // C speaks 104–110 and 112–118 (12 ms in two turns).
+        let all = vec![
+            turn("A", 0, 105),
+            turn("B", 108, 500),
+            turn("C", 104, 110),
+            turn("C", 112, 118),
+        ];
+        turns.update(0, vec![], all, gst::ClockTime::ZERO);
+        let (start, end) = (
+            gst::ClockTime::from_mseconds(100),
+            gst::ClockTime::from_mseconds(120),
+        );
+        assert_eq!(turns.speakers_in(start, end), vec!["B", "C"]);
+        // An empty buffer names nobody.
+        assert!(turns.speakers_in(start, start).is_empty());
     }
 }
