@@ -7,12 +7,16 @@ use ndarray::{Array2, ArrayView2, Axis};
 use super::{fail, Kept, Online, SETTLE_SECONDS};
 use crate::engine::clustering::assign::{constrained_assignment, NO_SPEAKER};
 use crate::engine::clustering::cluster;
-use crate::engine::config::LOCAL_SPEAKERS;
+use crate::engine::config::{CHUNK_SECONDS, FRAME_STEP, LOCAL_SPEAKERS};
 use crate::engine::frontend::chunks::{binarized, embeddings, ChunkAnalysis};
 use crate::engine::loaded::LoadedModels;
 use crate::engine::profile::{self, Stage};
 use crate::engine::registry::{accumulate, LabelChange, Reclustering};
 use crate::models::ModelError;
+
+/// Share of an earlier local speaker's speech that must be a newer chunk's
+/// local speaker's for the two to be one voice.
+const STITCH_SHARE: f64 = 0.7;
 
 impl Online {
     /// The speaker each active local speaker of `kept` most resembles.
@@ -48,6 +52,43 @@ impl Online {
             }
         }
         labels
+    }
+
+    /// Carries the labels of the newest kept chunk's clean local speakers
+    /// back to earlier chunks' unclean local speakers who are, frame for
+    /// frame, the same voice: a speaker's first seconds sit at the end of
+    /// earlier chunks, too short to tell who they are, and were guessed
+    /// as the nearest known speaker; the newer chunk heard more of them.
+    /// Returns where the earliest chunk whose labels changed starts (s).
+    pub(super) fn stitch_back(&mut self) -> Option<f64> {
+        let newest = self.kept.back()?;
+        let (index, labels, clean) = (newest.analysis.index, newest.labels, newest.clean);
+        let activity = newest.analysis.activity.clone();
+        let mut earliest = None;
+        for earlier in self.kept.iter_mut().rev().skip(1) {
+            let apart = (index - earlier.analysis.index) as f64 * self.step;
+            if apart >= CHUNK_SECONDS {
+                break;
+            }
+            if earlier.settled || earlier.analysis.is_skipped() {
+                continue;
+            }
+            let offset = (apart / FRAME_STEP).round() as usize;
+            for s in (0..LOCAL_SPEAKERS).filter(|&s| clean[s] && labels[s] >= 0) {
+                let Some(t) = same_voice(&earlier.analysis.activity, &activity, offset, s) else {
+                    continue;
+                };
+                if earlier.clean[t]
+                    || earlier.labels[t] == labels[s]
+                    || earlier.labels.contains(&labels[s])
+                {
+                    continue;
+                }
+                earlier.labels[t] = labels[s];
+                earliest = Some(earlier.analysis.index as f64 * self.step);
+            }
+        }
+        earliest
     }
 
     /// Adds (or with `sign` −1 removes) a chunk's clean embeddings to the
@@ -192,4 +233,24 @@ impl Online {
 
 fn active_speakers(a: &ChunkAnalysis) -> [bool; LOCAL_SPEAKERS] {
     std::array::from_fn(|s| a.activity.index_axis(Axis(1), s).iter().any(|&v| v > 0.5))
+}
+
+/// The local speaker of an earlier chunk whose speech is mostly where
+/// local speaker `s` of a chunk starting `offset` frames later speaks.
+fn same_voice(
+    earlier: &Array2<f32>,
+    later: &Array2<f32>,
+    offset: usize,
+    s: usize,
+) -> Option<usize> {
+    let frames = earlier.nrows();
+    (0..LOCAL_SPEAKERS).find(|&t| {
+        let spoken = earlier.column(t).iter().filter(|&&v| v > 0.5).count();
+        let shared = (offset..frames)
+            .filter(|&f| {
+                earlier[[f, t]] > 0.5 && later.get([f - offset, s]).is_some_and(|&v| v > 0.5)
+            })
+            .count();
+        spoken > 0 && shared as f64 >= STITCH_SHARE * spoken as f64
+    })
 }

@@ -190,6 +190,7 @@ impl Online {
         let Some(first_new) = chunks.first().map(|c| c.index) else {
             return Ok(None);
         };
+        let mut redo_from = first_new as f64 * self.step;
         for analysis in chunks {
             if !analysis.is_skipped() {
                 self.dimension = analysis.embeddings.ncols();
@@ -209,6 +210,11 @@ impl Online {
                 self.contribute(&kept, 1.0);
             }
             self.kept.push_back(kept);
+            if self.live() {
+                if let Some(from) = self.stitch_back() {
+                    redo_from = redo_from.min(from);
+                }
+            }
         }
         if !self.live() {
             return Ok(None);
@@ -233,7 +239,6 @@ impl Online {
                 );
             self.provisional = self.turns_from(0, self.final_until, analysed_until, false)?;
         } else {
-            let redo_from = first_new as f64 * self.step;
             let from_chunk = self
                 .kept
                 .iter()
