@@ -54,19 +54,24 @@ impl Online {
         labels
     }
 
-    /// Carries the labels of the newest kept chunk's clean local speakers
-    /// back to earlier chunks' unclean local speakers who are, frame for
-    /// frame, the same voice: a speaker's first seconds sit at the end of
-    /// earlier chunks, too short to tell who they are, and were guessed
-    /// as the nearest known speaker; the newer chunk heard more of them.
+    /// Shows the labels of the newest kept chunk's clean local speakers on
+    /// earlier chunks' local speakers who are, frame for frame, the same
+    /// voice: a speaker's first seconds sit at the end of earlier chunks,
+    /// too short to tell who they are (or enough to start a second,
+    /// tentative label for them), and the newer chunk heard more of them.
+    /// Only what is shown changes: what re-clustering and the speakers'
+    /// models learn from stays the chunk's own guess, so the final result
+    /// is the same with or without it.
     /// Returns where the earliest chunk whose labels changed starts (s).
     pub(super) fn stitch_back(&mut self) -> Option<f64> {
         let newest = self.kept.back()?;
-        let (index, labels, clean) = (newest.analysis.index, newest.labels, newest.clean);
+        let (index, labels, clean) = (newest.analysis.index, newest.shown, newest.clean);
         let activity = newest.analysis.activity.clone();
+        let guessed = self.registry.guessed_ids();
+        let is_guess = |label: i32| usize::try_from(label).is_ok_and(|l| guessed.contains(&l));
         let mut earliest = None;
         for earlier in self.kept.iter_mut().rev().skip(1) {
-            let apart = (index - earlier.analysis.index) as f64 * self.step;
+            let apart = index.saturating_sub(earlier.analysis.index) as f64 * self.step;
             if apart >= CHUNK_SECONDS {
                 break;
             }
@@ -78,13 +83,14 @@ impl Online {
                 let Some(t) = same_voice(&earlier.analysis.activity, &activity, offset, s) else {
                     continue;
                 };
-                if earlier.clean[t]
-                    || earlier.labels[t] == labels[s]
-                    || earlier.labels.contains(&labels[s])
+                // A clean speaker's own voice outweighs the newer chunk's
+                // unless its label is itself a tentative guess.
+                if (earlier.clean[t] && !is_guess(earlier.shown[t]))
+                    || earlier.shown.contains(&labels[s])
                 {
                     continue;
                 }
-                earlier.labels[t] = labels[s];
+                earlier.shown[t] = labels[s];
                 earliest = Some(earlier.analysis.index as f64 * self.step);
             }
         }
@@ -184,7 +190,10 @@ impl Online {
                     .unwrap_or(NO_SPEAKER);
             }
         }
-        self.kept.iter_mut().for_each(|k| k.confirmed = true);
+        self.kept.iter_mut().for_each(|k| {
+            k.confirmed = true;
+            k.shown = k.labels;
+        });
         self.sums.clear();
         let kept = std::mem::take(&mut self.kept);
         kept.iter().for_each(|k| self.contribute(k, 1.0));
@@ -253,4 +262,33 @@ fn same_voice(
             .count();
         spoken > 0 && shared as f64 >= STITCH_SHARE * spoken as f64
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::config::FRAMES_PER_CHUNK;
+
+    /// Activity of one chunk with local speaker `s` on over `frames`.
+    fn activity(spans: &[(usize, std::ops::Range<usize>)]) -> Array2<f32> {
+        let mut a = Array2::zeros((FRAMES_PER_CHUNK, LOCAL_SPEAKERS));
+        for (s, frames) in spans {
+            frames.clone().for_each(|f| a[[f, *s]] = 1.0);
+        }
+        a
+    }
+
+    #[test]
+    fn a_voice_is_followed_into_the_next_chunk_frame_for_frame() {
+        // Chunk two starts 59 frames later. Earlier local speaker 2 is the
+        // last 60 frames, where the later chunk's local speaker 0 speaks;
+        // earlier local speaker 1 ends before the overlap.
+        let earlier = activity(&[(1, 0..300), (2, 529..589)]);
+        let later = activity(&[(0, 470..589), (1, 0..100)]);
+        assert_eq!(same_voice(&earlier, &later, 59, 0), Some(2));
+        assert_eq!(same_voice(&earlier, &later, 59, 1), None);
+        // Less than STITCH_SHARE of the earlier speaker's speech is shared.
+        let longer = activity(&[(2, 300..589)]);
+        assert_eq!(same_voice(&longer, &later, 59, 0), None);
+    }
 }

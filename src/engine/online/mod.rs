@@ -85,6 +85,9 @@ struct Kept {
     /// Voice features of the local speakers' embeddings (`Voice::features`).
     voice: ndarray::Array2<f64>,
     labels: [i32; LOCAL_SPEAKERS],
+    /// The labels the live turns show: `labels`, except where a newer
+    /// chunk heard more of the same voice (`stitch_back`).
+    shown: [i32; LOCAL_SPEAKERS],
     /// Clean enough to train the clustering (and a speaker's model).
     clean: [bool; LOCAL_SPEAKERS],
     /// Labels settled: re-clusterings still learn from the chunk but no
@@ -201,12 +204,14 @@ impl Online {
                 analysis,
                 voice,
                 labels: [NO_SPEAKER; LOCAL_SPEAKERS],
+                shown: [NO_SPEAKER; LOCAL_SPEAKERS],
                 clean,
                 settled: false,
                 confirmed: false,
             };
             if self.live() {
                 kept.labels = self.label_incrementally(&kept);
+                kept.shown = kept.labels;
                 self.contribute(&kept, 1.0);
             }
             self.kept.push_back(kept);

@@ -29,7 +29,7 @@ impl Online {
         let chunks = self.kept.range(from..);
         let mut ids: Vec<i32> = chunks
             .clone()
-            .flat_map(|k| k.labels)
+            .flat_map(|k| k.shown)
             .filter(|&l| l >= 0)
             .collect();
         let rank = |id: i32| {
@@ -44,7 +44,7 @@ impl Online {
         ids.sort_unstable_by_key(|&id| rank(id));
         ids.dedup();
         let hard = Array2::from_shape_fn((chunks.len(), LOCAL_SPEAKERS), |(c, s)| {
-            let l = self.kept[from + c].labels[s];
+            let l = self.kept[from + c].shown[s];
             ids.iter()
                 .position(|&i| i == l)
                 .map_or(NO_SPEAKER, |i| i as i32)
