@@ -84,7 +84,21 @@ def rttm():
     ).encode())
 
 
+def voices():
+    # Models "e" and "p": the sums the voices target says it runs with.
+    models = '{"models":{"embedding_sha256":"e","plda_sha256":"p"},'
+    full = (models + '"enrolled":[{"name":"anchor","mean":[0.5,-1.25,3.0],"weight":41.0}],'
+            '"next_label":3,"met":[{"label":0,"mean":[1.0,2.0,0.1],"weight":120.0,"last_seen":3600.0},'
+            '{"label":2,"mean":[0.0,1e-300,-7.5],"weight":1.0,"last_seen":12.5}]}')
+    put("voices", "wrapped", b"\x01" + full.encode())  # first bit: the target wraps it
+    envelope = ('{"format":"gst-speakrs-voices","version":1,"sha256":"%s","voices":%s}'
+                % (hashlib.sha256(full.encode()).hexdigest(), full))
+    put("voices", "whole", b"\0" + envelope.encode())
+    put("voices", "empty", b"\x01" + (models + '"enrolled":[],"next_label":0,"met":[]}').encode())
+
+
 if __name__ == "__main__":
     plda()
     manifest()
     rttm()
+    voices()

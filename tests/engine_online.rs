@@ -222,9 +222,12 @@ fn speakers_returning_after_the_horizon_get_their_labels_back() {
 /// new speaker's few seconds into a present speaker's cluster; live labels
 /// at the edge then differed from what the stream's end said of the same
 /// speech (here live 27.1 % against EOS 23.2 % before the fix, 22.8 %
-/// against 21.7 % with it). Eleven sim-dev conversations back to back
-/// (481 s, step 2 s, about 70 s in release): past the first two minutes
-/// (which re-cluster on every update) new speakers keep arriving.
+/// against 21.7 % with it). And a speaker's first seconds, at the end of
+/// earlier chunks, were outvoted by those chunks' guesses until a newer
+/// chunk's label was stitched back onto them: 22.1 % against 21.7 %.
+/// Eleven sim-dev conversations back to back (481 s, step 2 s, about 70 s
+/// in release): past the first two minutes (which re-cluster on every
+/// update) new speakers keep arriving.
 #[test]
 fn new_speakers_on_a_continuous_stream_get_their_final_labels_live() {
     let (audio, reference) = back_to_back((0..=10).map(|n| format!("simdev_{n:03}")));
@@ -286,7 +289,7 @@ fn new_speakers_on_a_continuous_stream_get_their_final_labels_live() {
         100.0 * eos_der
     );
     assert!(
-        live_der < eos_der + 0.02,
-        "live labels more than 2 points behind the final ones"
+        live_der < eos_der + 0.007,
+        "live labels more than 0.7 points behind the final ones"
     );
 }
