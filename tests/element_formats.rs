@@ -135,8 +135,13 @@ fn buffers_held_at_eos_carry_the_final_speakers() {
         .unwrap()
         .connect("handoff", false, move |args| {
             let buffer = args[1].get::<gst::Buffer>().unwrap();
-            // The sample's last turn (SPEAKER_00 from 27.86 s) covers its last second.
-            if buffer.pts().unwrap() >= gst::ClockTime::from_mseconds(29_000) {
+            // The sample's last turn (SPEAKER_00, 27.86–29.97 s) covers the
+            // buffers of its last second up to the last few milliseconds (a
+            // buffer names those speaking for at least half of it).
+            let (pts, duration) = (buffer.pts().unwrap(), buffer.duration().unwrap());
+            if pts >= gst::ClockTime::from_mseconds(29_000)
+                && pts.saturating_add(duration) <= gst::ClockTime::from_mseconds(29_950)
+            {
                 let meta = gst::meta::CustomMeta::from_buffer(&buffer, "GstSpeakrsMeta").unwrap();
                 let speakers = meta.structure().get::<gst::Array>("speakers").unwrap();
                 collected.lock().unwrap().push(
