@@ -155,8 +155,7 @@ impl Turns {
         let half = end.saturating_sub(start) / 2;
         let mut spoken: Vec<(String, gst::ClockTime)> = Vec::new();
         for t in self.recent().filter(|t| t.start < end && t.end > start) {
-            // Saturating: a reversed turn overlaps by nothing.
-            let overlap = t.end.min(end).saturating_sub(t.start.max(start));
+            let overlap = overlap(t, start, end);
             match spoken.iter_mut().find(|(s, _)| *s == t.speaker) {
                 Some((_, total)) => *total = total.saturating_add(overlap),
                 None => spoken.push((t.speaker.clone(), overlap)),
@@ -173,8 +172,7 @@ impl Turns {
     pub fn dominant_in(&self, start: gst::ClockTime, end: gst::ClockTime) -> Option<String> {
         let mut best: Option<(&str, gst::ClockTime)> = None;
         for t in self.recent().filter(|t| t.start < end && t.end > start) {
-            // Saturating: a reversed turn or range overlaps by nothing.
-            let overlap = t.end.min(end).saturating_sub(t.start.max(start));
+            let overlap = overlap(t, start, end);
             if best.is_none_or(|(_, b)| overlap > b) {
                 best = Some((&t.speaker, overlap));
             }
@@ -188,6 +186,12 @@ impl Turns {
             .max_by_key(|t| (t.end, t.start))
             .map(|t| t.speaker.clone())
     }
+}
+
+/// How much of `[start, end)` turn `t` covers; saturating: a reversed turn
+/// or range overlaps by nothing.
+fn overlap(t: &TimedTurn, start: gst::ClockTime, end: gst::ClockTime) -> gst::ClockTime {
+    t.end.min(end).saturating_sub(t.start.max(start))
 }
 
 #[cfg(test)]
