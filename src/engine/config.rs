@@ -22,6 +22,11 @@ pub const FBANK_WINDOW: usize = 400;
 /// pyannote's `min_num_samples` for the embedding model: below this many
 /// clean frames the full (overlapping) mask is used instead.
 pub const MIN_EMBEDDING_SAMPLES: usize = 720;
+/// At most this many of a speaker's selected fbank frames (3 s, the middle
+/// ones) are embedded per chunk (issue #18): at a 1 s step the chunks of a
+/// long turn then embed different 3 s rather than nearly the same 10 s,
+/// a third of the CAM++ work, and DER fell on every set (docs/performance.md).
+pub const MAX_EMBEDDING_FBANK_FRAMES: usize = 300;
 /// CAM++ cannot run on fewer fbank frames than this.
 pub const MIN_EMBEDDING_FBANK_FRAMES: usize = 3;
 /// Default chunk step (the reference): 1 s.

@@ -1,7 +1,8 @@
 //! Speaker embeddings of each active (chunk, local speaker) (docs/design.md §4).
 //! Like pyannote-ref, CAM++ sees only the fbank frames where the speaker is
-//! active (clean frames when there are enough): cheaper than the whole chunk
-//! and what the reference DER was measured with.
+//! active (clean frames when there are enough), and of those at most the
+//! middle 3 s: cheaper than the whole chunk, and at a 1 s step consecutive
+//! chunks then embed different stretches of a long turn.
 
 use std::sync::Arc;
 
@@ -10,7 +11,8 @@ use ort::value::TensorRef;
 
 use crate::engine::config::{
     CHUNK_SAMPLES, FBANK_BINS, FBANK_FRAMES_PER_CHUNK, FRAMES_PER_CHUNK, FRAME_DURATION,
-    FRAME_STEP, LOCAL_SPEAKERS, MIN_EMBEDDING_FBANK_FRAMES, MIN_EMBEDDING_SAMPLES, SAMPLE_RATE,
+    FRAME_STEP, LOCAL_SPEAKERS, MAX_EMBEDDING_FBANK_FRAMES, MIN_EMBEDDING_FBANK_FRAMES,
+    MIN_EMBEDDING_SAMPLES, SAMPLE_RATE,
 };
 use crate::engine::frontend::fbank;
 use crate::engine::profile::{self, Stage};
@@ -40,7 +42,8 @@ pub fn speaker_masks(activity: ArrayView2<f32>) -> [Option<Vec<bool>>; LOCAL_SPE
     })
 }
 
-/// Fbank frames `[selected, 80]` whose segmentation frame is in `mask`.
+/// Fbank frames `[selected, 80]` whose segmentation frame is in `mask`,
+/// the middle `MAX_EMBEDDING_FBANK_FRAMES` of them when there are more.
 /// Fbank frame i maps to segmentation frame floor(i · 589 / 998), as in pyannote.
 pub fn select_frames(fbank: ArrayView2<f32>, mask: &[bool]) -> Array2<f32> {
     let seg_frames = mask.len();
@@ -51,7 +54,9 @@ pub fn select_frames(fbank: ArrayView2<f32>, mask: &[bool]) -> Array2<f32> {
                 .unwrap_or(false)
         })
         .collect();
-    fbank.select(Axis(0), &rows)
+    let surplus = rows.len().saturating_sub(MAX_EMBEDDING_FBANK_FRAMES);
+    let middle = &rows[surplus / 2..surplus / 2 + rows.len().min(MAX_EMBEDDING_FBANK_FRAMES)];
+    fbank.select(Axis(0), middle)
 }
 
 /// What CAM++ sees of each speaker of one chunk: the chunk's log-mel with
@@ -147,5 +152,33 @@ impl Embedder {
             });
         }
         Ok(data.to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_turn_is_embedded_from_its_middle_three_seconds() {
+        // Row i of the fbank holds the value i, so the selected rows show.
+        let fbank = Array2::from_shape_fn((FBANK_FRAMES_PER_CHUNK, FBANK_BINS), |(i, _)| i as f32);
+        let everywhere = vec![true; FRAMES_PER_CHUNK];
+        let selected = select_frames(fbank.view(), &everywhere);
+        assert_eq!(selected.nrows(), MAX_EMBEDDING_FBANK_FRAMES);
+        let surplus = FBANK_FRAMES_PER_CHUNK - MAX_EMBEDDING_FBANK_FRAMES;
+        assert_eq!(selected[[0, 0]], (surplus / 2) as f32);
+        // A short turn keeps every one of its frames.
+        let short: Vec<bool> = (0..FRAMES_PER_CHUNK)
+            .map(|i| (100..150).contains(&i))
+            .collect();
+        let rows = select_frames(fbank.view(), &short);
+        assert!(rows.nrows() < MAX_EMBEDDING_FBANK_FRAMES && rows.nrows() > 80);
+        assert_eq!(
+            rows.nrows(),
+            (0..FBANK_FRAMES_PER_CHUNK)
+                .filter(|i| (100..150).contains(&(i * FRAMES_PER_CHUNK / FBANK_FRAMES_PER_CHUNK)))
+                .count()
+        );
     }
 }
