@@ -6,11 +6,14 @@
 //!     cargo run --release --example evaluate -- --set ../shared/eval/sim-dev [--set …]
 //!         [--mode element|engine] [--out DIR] [--step 1.0] [--clustering vbx|ahc]
 //!         [--plda FILE] [--threads N] [--score-only RTTM_DIR] [--label NAME]
+//!         [--embedding-frames N]
 //!         [--identify [--thresholds 0,10,20,25,30,35,40,50]]
 //!
 //! `--mode element` (default) runs the real `speakrsdiarize` element in
 //! `filesrc ! decodebin ! audioconvert ! speakrsdiarize ! fakesink`;
-//! `--mode engine` calls the engine directly. `--score-only DIR` scores
+//! `--mode engine` calls the engine directly; there `--embedding-frames N`
+//! embeds at most N fbank frames per speaker and chunk (0 = all, as pyannote).
+//! `--score-only DIR` scores
 //! RTTMs another system wrote (e.g. tools/bench_sherpa.py).
 //!
 //! `--identify` measures naming speakers by enrolled voices instead (engine
@@ -52,6 +55,7 @@ pub struct Options {
     clustering: String,
     plda: Option<PathBuf>,
     pub threads: usize,
+    max_embedding_frames: usize,
     score_only: Option<PathBuf>,
     label: String,
     identify: bool,
@@ -67,6 +71,7 @@ fn parse() -> Options {
         clustering: "vbx".into(),
         plda: None,
         threads: 2,
+        max_embedding_frames: StreamConfig::default().max_embedding_frames,
         score_only: None,
         label: String::new(),
         identify: false,
@@ -92,6 +97,10 @@ fn parse() -> Options {
             "--clustering" => o.clustering = v,
             "--plda" => o.plda = Some(v.into()),
             "--threads" => o.threads = v.parse().expect("--threads: integer"),
+            "--embedding-frames" => {
+                let n: usize = v.parse().expect("--embedding-frames: integer");
+                o.max_embedding_frames = if n == 0 { usize::MAX } else { n };
+            }
             "--score-only" => o.score_only = Some(v.into()),
             "--label" => o.label = v,
             "--thresholds" => {
@@ -186,6 +195,7 @@ fn main() {
                     let samples = read_wav_16k(&e.wav).expect("16 kHz wav");
                     let stream = StreamConfig {
                         step_seconds: o.step,
+                        max_embedding_frames: o.max_embedding_frames,
                         ..Default::default()
                     };
                     let d = diarize((*p).clone(), &stream, &samples)

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use crate::wav::read_wav_16k;
 use gstspeakrs::engine::clustering::plda::Plda;
 use gstspeakrs::engine::clustering::plda_fit::{fit, PldaKind};
-use gstspeakrs::engine::config::CHUNK_SAMPLES;
+use gstspeakrs::engine::config::{CHUNK_SAMPLES, MAX_EMBEDDING_FBANK_FRAMES};
 use gstspeakrs::engine::frontend::embedding::{span_mask, speaker_features, Embedder};
 use gstspeakrs::engine::frontend::fbank::Fbank;
 use gstspeakrs::models::{pool, ModelSet, SessionConfig};
@@ -65,10 +65,14 @@ fn piece_features(fbank: &Fbank, audio: &[f32], start: usize, len: usize) -> nda
     chunk.resize(CHUNK_SAMPLES, 0.0);
     let from = start - chunk_start;
     let mask = span_mask(from, from + len);
-    speaker_features(fbank.log_mel(&chunk), &[Some(mask)])
-        .pop()
-        .flatten()
-        .expect("a piece with frames")
+    speaker_features(
+        fbank.log_mel(&chunk),
+        &[Some(mask)],
+        MAX_EMBEDDING_FBANK_FRAMES,
+    )
+    .pop()
+    .flatten()
+    .expect("a piece with frames")
 }
 
 /// Piece lengths in samples, 1.5–3 s, from a fixed linear congruential sequence.

@@ -7,7 +7,9 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{Sender, TrySendError};
 
-use crate::engine::config::{CHUNK_SAMPLES, DEFAULT_STEP_SECONDS, SAMPLE_RATE};
+use crate::engine::config::{
+    CHUNK_SAMPLES, DEFAULT_STEP_SECONDS, MAX_EMBEDDING_FBANK_FRAMES, SAMPLE_RATE,
+};
 use crate::engine::frontend::chunks::ChunkAnalysis;
 use crate::engine::frontend::inference::{self, ChunkJob, Shared};
 use crate::engine::loaded::LoadedModels;
@@ -33,6 +35,9 @@ pub struct StreamConfig {
     /// With `skip_when_busy`: seconds of audio the analysis may fall
     /// behind before chunks are skipped (the queues are sized to it).
     pub lag_budget_seconds: f64,
+    /// Fbank frames of a speaker embedded per chunk at most (the middle
+    /// ones); `usize::MAX` embeds them all, as pyannote does.
+    pub max_embedding_frames: usize,
 }
 
 impl Default for StreamConfig {
@@ -44,6 +49,7 @@ impl Default for StreamConfig {
             online: OnlineConfig::default(),
             skip_when_busy: false,
             lag_budget_seconds: 10.0,
+            max_embedding_frames: MAX_EMBEDDING_FBANK_FRAMES,
         }
     }
 }
@@ -105,6 +111,7 @@ impl StreamingDiarizer {
             shared.clone(),
             config.batch.max(1),
             queue,
+            config.max_embedding_frames,
         )
         .map_err(|e| ModelError::Inference(format!("cannot start inference threads: {e}")))?;
         let online = Online::new(

@@ -11,8 +11,7 @@ use ort::value::TensorRef;
 
 use crate::engine::config::{
     CHUNK_SAMPLES, FBANK_BINS, FBANK_FRAMES_PER_CHUNK, FRAMES_PER_CHUNK, FRAME_DURATION,
-    FRAME_STEP, LOCAL_SPEAKERS, MAX_EMBEDDING_FBANK_FRAMES, MIN_EMBEDDING_FBANK_FRAMES,
-    MIN_EMBEDDING_SAMPLES, SAMPLE_RATE,
+    FRAME_STEP, LOCAL_SPEAKERS, MIN_EMBEDDING_FBANK_FRAMES, MIN_EMBEDDING_SAMPLES, SAMPLE_RATE,
 };
 use crate::engine::frontend::fbank;
 use crate::engine::profile::{self, Stage};
@@ -43,9 +42,9 @@ pub fn speaker_masks(activity: ArrayView2<f32>) -> [Option<Vec<bool>>; LOCAL_SPE
 }
 
 /// Fbank frames `[selected, 80]` whose segmentation frame is in `mask`,
-/// the middle `MAX_EMBEDDING_FBANK_FRAMES` of them when there are more.
+/// the middle `max_frames` of them when there are more.
 /// Fbank frame i maps to segmentation frame floor(i · 589 / 998), as in pyannote.
-pub fn select_frames(fbank: ArrayView2<f32>, mask: &[bool]) -> Array2<f32> {
+pub fn select_frames(fbank: ArrayView2<f32>, mask: &[bool], max_frames: usize) -> Array2<f32> {
     let seg_frames = mask.len();
     let rows: Vec<usize> = (0..fbank.nrows())
         .filter(|&i| {
@@ -54,19 +53,21 @@ pub fn select_frames(fbank: ArrayView2<f32>, mask: &[bool]) -> Array2<f32> {
                 .unwrap_or(false)
         })
         .collect();
-    let surplus = rows.len().saturating_sub(MAX_EMBEDDING_FBANK_FRAMES);
-    let middle = &rows[surplus / 2..surplus / 2 + rows.len().min(MAX_EMBEDDING_FBANK_FRAMES)];
+    let surplus = rows.len().saturating_sub(max_frames);
+    let middle = &rows[surplus / 2..surplus / 2 + rows.len().min(max_frames)];
     fbank.select(Axis(0), middle)
 }
 
 /// What CAM++ sees of each speaker of one chunk: the chunk's log-mel with
 /// its mean over the whole chunk removed (pyannote), then the fbank frames
-/// of the speaker's segmentation-frame mask; `None` for a silent speaker.
+/// of the speaker's segmentation-frame mask (at most `max_frames`, see
+/// `MAX_EMBEDDING_FBANK_FRAMES`); `None` for a silent speaker.
 /// Inference and PLDA training (`examples/train_plda.rs`) both go through
 /// here, so the PLDA is fitted on the features it will score.
 pub fn speaker_features(
     mut chunk_log_mel: Array2<f32>,
     masks: &[Option<Vec<bool>>],
+    max_frames: usize,
 ) -> Vec<Option<Array2<f32>>> {
     if masks.iter().all(Option::is_none) {
         return vec![None; masks.len()];
@@ -76,7 +77,7 @@ pub fn speaker_features(
         .iter()
         .map(|mask| {
             mask.as_ref()
-                .map(|m| select_frames(chunk_log_mel.view(), m))
+                .map(|m| select_frames(chunk_log_mel.view(), m, max_frames))
         })
         .collect()
 }
@@ -158,13 +159,14 @@ impl Embedder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::config::MAX_EMBEDDING_FBANK_FRAMES;
 
     #[test]
     fn a_long_turn_is_embedded_from_its_middle_three_seconds() {
         // Row i of the fbank holds the value i, so the selected rows show.
         let fbank = Array2::from_shape_fn((FBANK_FRAMES_PER_CHUNK, FBANK_BINS), |(i, _)| i as f32);
         let everywhere = vec![true; FRAMES_PER_CHUNK];
-        let selected = select_frames(fbank.view(), &everywhere);
+        let selected = select_frames(fbank.view(), &everywhere, MAX_EMBEDDING_FBANK_FRAMES);
         assert_eq!(selected.nrows(), MAX_EMBEDDING_FBANK_FRAMES);
         let surplus = FBANK_FRAMES_PER_CHUNK - MAX_EMBEDDING_FBANK_FRAMES;
         assert_eq!(selected[[0, 0]], (surplus / 2) as f32);
@@ -172,7 +174,7 @@ mod tests {
         let short: Vec<bool> = (0..FRAMES_PER_CHUNK)
             .map(|i| (100..150).contains(&i))
             .collect();
-        let rows = select_frames(fbank.view(), &short);
+        let rows = select_frames(fbank.view(), &short, MAX_EMBEDDING_FBANK_FRAMES);
         assert!(rows.nrows() < MAX_EMBEDDING_FBANK_FRAMES && rows.nrows() > 80);
         assert_eq!(
             rows.nrows(),

@@ -58,6 +58,7 @@ pub fn spawn(
     shared: Arc<Shared>,
     batch: usize,
     queue: usize,
+    max_embedding_frames: usize,
 ) -> std::io::Result<Vec<JoinHandle<()>>> {
     let (seg_tx, seg_rx) = crossbeam_channel::bounded::<SegmentedChunk>(queue);
     let seg_shared = shared.clone();
@@ -69,7 +70,7 @@ pub fn spawn(
         threads.push(
             std::thread::Builder::new()
                 .name(format!("speakrs-embed{i}"))
-                .spawn(move || embedding_loop(rx, &embedder, &shared))?,
+                .spawn(move || embedding_loop(rx, &embedder, &shared, max_embedding_frames))?,
         );
     }
     Ok(threads)
@@ -121,12 +122,17 @@ fn segmentation_loop(
     }
 }
 
-fn embedding_loop(chunks: Receiver<SegmentedChunk>, embedder: &Embedder, shared: &Shared) {
+fn embedding_loop(
+    chunks: Receiver<SegmentedChunk>,
+    embedder: &Embedder,
+    shared: &Shared,
+    max_frames: usize,
+) {
     for chunk in chunks {
         if shared.cancelled.load(Ordering::Relaxed) {
             return;
         }
-        match analyse(chunk, embedder) {
+        match analyse(chunk, embedder, max_frames) {
             Ok(analysis) => shared
                 .analyses
                 .lock()
@@ -145,11 +151,15 @@ fn embedding_loop(chunks: Receiver<SegmentedChunk>, embedder: &Embedder, shared:
     }
 }
 
-fn analyse(chunk: SegmentedChunk, embedder: &Embedder) -> Result<ChunkAnalysis, ModelError> {
+fn analyse(
+    chunk: SegmentedChunk,
+    embedder: &Embedder,
+    max_frames: usize,
+) -> Result<ChunkAnalysis, ModelError> {
     let masks = speaker_masks(chunk.activity.view());
     let dimension = embedder.dimension();
     let mut embeddings = Array2::<f32>::from_elem((LOCAL_SPEAKERS, dimension), f32::NAN);
-    for (k, feats) in speaker_features(chunk.log_mel, &masks)
+    for (k, feats) in speaker_features(chunk.log_mel, &masks, max_frames)
         .into_iter()
         .enumerate()
     {
