@@ -55,7 +55,7 @@ pub struct Options {
     clustering: String,
     plda: Option<PathBuf>,
     pub threads: usize,
-    max_embedding_frames: usize,
+    max_embedding_frames: Option<usize>,
     score_only: Option<PathBuf>,
     label: String,
     identify: bool,
@@ -71,7 +71,7 @@ fn parse() -> Options {
         clustering: "vbx".into(),
         plda: None,
         threads: 2,
-        max_embedding_frames: StreamConfig::default().max_embedding_frames,
+        max_embedding_frames: None,
         score_only: None,
         label: String::new(),
         identify: false,
@@ -99,7 +99,7 @@ fn parse() -> Options {
             "--threads" => o.threads = v.parse().expect("--threads: integer"),
             "--embedding-frames" => {
                 let n: usize = v.parse().expect("--embedding-frames: integer");
-                o.max_embedding_frames = if n == 0 { usize::MAX } else { n };
+                o.max_embedding_frames = Some(if n == 0 { usize::MAX } else { n });
             }
             "--score-only" => o.score_only = Some(v.into()),
             "--label" => o.label = v,

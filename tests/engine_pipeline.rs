@@ -38,7 +38,7 @@ fn sample() -> Vec<f32> {
 fn ahc_mode_reproduces_pyannote_rttm_on_sample() {
     // pyannote embeds all of a speaker's frames; the 3 s cap is ours.
     let all_frames = StreamConfig {
-        max_embedding_frames: usize::MAX,
+        max_embedding_frames: Some(usize::MAX),
         ..Default::default()
     };
     let d = diarize(pipeline(ClusteringConfig::ahc()), &all_frames, &sample()).unwrap();
