@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use gstspeakrs::engine::config::{CHUNK_SECONDS, MAX_EMBEDDING_FBANK_FRAMES, SAMPLE_RATE};
+use gstspeakrs::engine::config::{CHUNK_SECONDS, SAMPLE_RATE};
 use gstspeakrs::engine::frontend::chunks::ChunkAnalysis;
 use gstspeakrs::engine::frontend::inference::{self, ChunkJob, Shared};
 use gstspeakrs::engine::loaded::LoadedModels;
@@ -30,7 +30,8 @@ fn analyse_loop(audio: &[f32], step: usize, pipeline: &LoadedModels) -> Vec<Chun
         shared.clone(),
         8,
         16,
-        MAX_EMBEDDING_FBANK_FRAMES,
+        // Streams that re-cluster embed every frame (`StreamConfig::embedding_frames`).
+        usize::MAX,
     )
     .expect("inference threads");
     for index in per_loop..2 * per_loop {
@@ -83,8 +84,7 @@ pub fn cached_analyses(
         .map(|p| sha256_file(p).expect("model checksum")[..12].to_string())
         .collect::<Vec<_>>()
         .join("-");
-    let frames = MAX_EMBEDDING_FBANK_FRAMES;
-    let path = cache.join(format!("replay-{name}-{step}-{fingerprint}-f{frames}.npz"));
+    let path = cache.join(format!("replay-{name}-{step}-{fingerprint}.npz"));
     if let Ok(file) = std::fs::File::open(&path) {
         let mut npz = NpzReader::new(file).expect("npz");
         let activity: Array3<f32> = npz.by_name("activity").expect("activity");

@@ -23,7 +23,7 @@ pub struct EngineConfig {
 pub struct LoadedModels {
     pub segmenter: Arc<Segmenter>,
     /// One embedder per inference thread, each with its own session: the
-    /// embedding model is ~80 % of the work and runs best one request per
+    /// embedding model is most of the work and runs best one request per
     /// core rather than one request split over cores.
     pub embedders: Vec<Arc<Embedder>>,
     /// `None` when the model set has no PLDA: clustering then falls back to
