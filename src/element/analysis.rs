@@ -187,6 +187,12 @@ impl<E: Clone> Analysis<E> {
         }
         let config = StreamConfig {
             skip_when_busy: live,
+            // A live source's labels are watched as they come: whole-chunk embeddings.
+            max_embedding_frames: if live {
+                Some(usize::MAX)
+            } else {
+                self.config.max_embedding_frames
+            },
             ..self.config.clone()
         };
         let registry = std::mem::take(&mut self.registry);

@@ -8,6 +8,7 @@ use gst::glib;
 use gst::prelude::*;
 
 use crate::engine::clustering::ClusteringConfig;
+use crate::engine::config::MAX_EMBEDDING_FBANK_FRAMES;
 use crate::engine::loaded::EngineConfig;
 use crate::engine::online::OnlineConfig;
 use crate::engine::registry::DEFAULT_NAMING_THRESHOLD;
@@ -152,6 +153,14 @@ impl Settings {
             } else {
                 StreamConfig::default().lag_budget_seconds
             },
+            // Labels shown as the audio plays (held buffers) are steadier from
+            // whole-chunk embeddings; the answer at EOS gains from the 3 s
+            // cap (docs/performance.md). Live sources: see analysis.rs.
+            max_embedding_frames: Some(if self.latency > gst::ClockTime::ZERO {
+                usize::MAX
+            } else {
+                MAX_EMBEDDING_FBANK_FRAMES
+            }),
             ..Default::default()
         }
     }

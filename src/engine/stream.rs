@@ -63,7 +63,8 @@ impl StreamConfig {
     /// embeddings make steadier: with the cap, live labels on a continuous
     /// stream were 2.6 points worse than EOS instead of 0.7
     /// (docs/performance.md), while one clustering of everything gains
-    /// from the cap on every set.
+    /// from the cap on every set. (The element sets it: capped unless its
+    /// labels are watched live, whatever its re-clustering interval.)
     pub fn embedding_frames(&self) -> usize {
         self.max_embedding_frames
             .unwrap_or(if self.online.cluster_interval > 0.0 {
