@@ -359,3 +359,22 @@ pub fn properties() -> &'static [glib::ParamSpec] {
     });
     PROPERTIES.as_ref()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embeddings_are_capped_unless_labels_are_watched_live() {
+        let file = Settings::default();
+        assert_eq!(
+            file.stream_config().embedding_frames(),
+            MAX_EMBEDDING_FBANK_FRAMES
+        );
+        let watched = Settings {
+            latency: gst::ClockTime::from_seconds(10),
+            ..Settings::default()
+        };
+        assert_eq!(watched.stream_config().embedding_frames(), usize::MAX);
+    }
+}
