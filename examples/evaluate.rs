@@ -13,8 +13,8 @@
 //! `filesrc ! decodebin ! audioconvert ! speakrsdiarize ! fakesink`;
 //! `--mode engine` calls the engine directly; there `--embedding-frames N`
 //! embeds at most N fbank frames per speaker and chunk (0 = all, as pyannote).
-//! `--score-only DIR` scores
-//! RTTMs another system wrote (e.g. tools/bench_sherpa.py).
+//! `--score-only DIR` scores RTTMs another system wrote (e.g.
+//! tools/bench_sherpa.py).
 //!
 //! `--identify` measures naming speakers by enrolled voices instead (engine
 //! path; enrollment protocol and metrics in `evaluate/identify.rs`), at
