@@ -34,6 +34,10 @@ pub struct SharedSession {
     /// Signalled (under `waiting`) whenever a session is handed back.
     waiting: Mutex<()>,
     freed: Condvar,
+    /// What checking the model's shapes found (an embedding's dimension),
+    /// once per session rather than once per element started: the check
+    /// runs the model.
+    checked: OnceLock<usize>,
     /// The model's path, for error messages.
     pub path: PathBuf,
 }
@@ -58,7 +62,20 @@ impl SharedSession {
             config,
             waiting: Mutex::new(()),
             freed: Condvar::new(),
+            checked: OnceLock::new(),
         })
+    }
+
+    /// `check`'s result, running it only until it first succeeds.
+    pub fn checked(
+        &self,
+        check: impl FnOnce() -> Result<usize, ModelError>,
+    ) -> Result<usize, ModelError> {
+        if let Some(&found) = self.checked.get() {
+            return Ok(found);
+        }
+        let found = check()?;
+        Ok(*self.checked.get_or_init(|| found))
     }
 
     /// A free session, else a newly opened one while there is room, else

@@ -105,19 +105,22 @@ impl Embedder {
             session,
             dimension: 0,
         };
-        let probe = embedder
-            .run(Array2::<f32>::zeros((200, FBANK_BINS)).view())
-            .map_err(|e| ModelError::Shape {
-                path: embedder.session.path.clone(),
-                reason: format!("not an embedding model taking [N, frames, 80] fbank ({e})"),
-            })?;
-        if probe.is_empty() {
-            return Err(ModelError::Shape {
-                path: embedder.session.path.clone(),
-                reason: "embedding model returned an empty embedding for [1, 200, 80] fbank".into(),
-            });
-        }
-        embedder.dimension = probe.len();
+        embedder.dimension = embedder.session.checked(|| {
+            let probe = embedder
+                .run(Array2::<f32>::zeros((200, FBANK_BINS)).view())
+                .map_err(|e| ModelError::Shape {
+                    path: embedder.session.path.clone(),
+                    reason: format!("not an embedding model taking [N, frames, 80] fbank ({e})"),
+                })?;
+            if probe.is_empty() {
+                return Err(ModelError::Shape {
+                    path: embedder.session.path.clone(),
+                    reason: "embedding model returned an empty embedding for [1, 200, 80] fbank"
+                        .into(),
+                });
+            }
+            Ok(probe.len())
+        })?;
         Ok(embedder)
     }
 

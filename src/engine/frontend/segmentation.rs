@@ -17,7 +17,7 @@ pub const POWERSET: [&[usize]; POWERSET_CLASSES] =
 
 pub struct Segmenter {
     session: Arc<SharedSession>,
-    /// Batches segmented, the shape probe included.
+    /// Batches segmented, the shape check included.
     batches: AtomicU64,
 }
 
@@ -37,24 +37,27 @@ impl Segmenter {
              {POWERSET_CLASSES} powerset classes per {CHUNK_SECONDS} s window of \
              {CHUNK_SAMPLES} samples, as segmentation-3.0)"
         );
-        let probe = segmenter
-            .log_probabilities(&[&vec![0.0; CHUNK_SAMPLES][..]])
-            .map_err(|e| ModelError::Shape {
-                path: segmenter.session.path.clone(),
-                reason: format!(
-                    "not a segmentation model taking a [N, 1, samples] waveform and \
-                     giving {expected} ({e})"
-                ),
-            })?;
-        if probe.shape()[1..] != [FRAMES_PER_CHUNK, POWERSET_CLASSES] {
-            return Err(ModelError::Shape {
-                path: segmenter.session.path.clone(),
-                reason: format!(
-                    "segmentation must output {expected}, got {:?}",
-                    probe.shape()
-                ),
-            });
-        }
+        segmenter.session.checked(|| {
+            let probe = segmenter
+                .log_probabilities(&[&vec![0.0; CHUNK_SAMPLES][..]])
+                .map_err(|e| ModelError::Shape {
+                    path: segmenter.session.path.clone(),
+                    reason: format!(
+                        "not a segmentation model taking a [N, 1, samples] waveform and \
+                         giving {expected} ({e})"
+                    ),
+                })?;
+            if probe.shape()[1..] != [FRAMES_PER_CHUNK, POWERSET_CLASSES] {
+                return Err(ModelError::Shape {
+                    path: segmenter.session.path.clone(),
+                    reason: format!(
+                        "segmentation must output {expected}, got {:?}",
+                        probe.shape()
+                    ),
+                });
+            }
+            Ok(FRAMES_PER_CHUNK)
+        })?;
         Ok(segmenter)
     }
 
