@@ -262,6 +262,24 @@ fn a_busy_shared_session_opens_another_and_free_ones_are_reused() {
     assert_eq!((shared.replicas(), shared.opens()), (2, 2));
 }
 
+/// Element starts wrap the shared sessions anew; the shape check runs a
+/// model, so it must run once per session, and again only if it failed.
+#[test]
+fn a_session_is_checked_once_and_a_failed_check_is_tried_again() {
+    let shared = pool(1);
+    let runs = std::cell::Cell::new(0);
+    let check = |found: Result<usize, &str>| {
+        shared.checked(|| {
+            runs.set(runs.get() + 1);
+            found.map_err(|e| ModelError::Inference(e.into()))
+        })
+    };
+    assert!(check(Err("not a segmentation model")).is_err());
+    assert_eq!(check(Ok(192)).unwrap(), 192);
+    assert_eq!(check(Ok(7)).unwrap(), 192, "the first success stands");
+    assert_eq!(runs.get(), 2, "a successful check ran again");
+}
+
 #[test]
 fn a_pool_at_its_limit_opens_no_more() {
     let shared = pool(2);
