@@ -34,8 +34,8 @@ pub struct SharedSession {
     /// Signalled (under `waiting`) whenever a session is handed back.
     waiting: Mutex<()>,
     freed: Condvar,
-    /// What checking the model's shapes found (an embedding's dimension),
-    /// once per session rather than once per element started: the check
+    /// What checking the model's shapes found (an embedding's dimension,
+    /// segmentation's frames per window), once per session rather than once per element started: the check
     /// runs the model.
     checked: OnceLock<usize>,
     /// The model's path, for error messages.
