@@ -126,6 +126,8 @@ fn main() {
     let config = OnlineConfig {
         cluster_interval: o.interval,
         horizon: o.horizon,
+
+        ..Default::default()
     };
     let step_s = o.step;
     let mut online = Online::new(step_s, config, &pipeline, Registry::default());

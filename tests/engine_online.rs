@@ -8,7 +8,8 @@ use common::der::{score, Segment};
 use common::shared;
 use common::wav::read_wav_16k;
 use gstspeakrs::engine::loaded::{EngineConfig, LoadedModels};
-use gstspeakrs::engine::online::OnlineConfig;
+use gstspeakrs::engine::frontend::chunks::ChunkAnalysis;
+use gstspeakrs::engine::online::{Online, OnlineConfig};
 use gstspeakrs::engine::output::diarization::{Diarization, Turn};
 use gstspeakrs::engine::output::rttm::parse_rttm;
 use gstspeakrs::engine::registry::Registry;
@@ -28,6 +29,8 @@ fn live(interval: f64, horizon: f64) -> StreamConfig {
         online: OnlineConfig {
             cluster_interval: interval,
             horizon,
+
+            ..Default::default()
         },
         ..Default::default()
     }
@@ -292,4 +295,44 @@ fn new_speakers_on_a_continuous_stream_get_their_final_labels_live() {
         live_der < eos_der + 0.007,
         "live labels more than 0.7 points behind the final ones"
     );
+}
+
+/// How many chunks each poll brings depends on how fast the inference
+/// threads run (the machine, its load, the thread count); the labels must
+/// not. Two sim-dev files back to back (past the eager first two minutes),
+/// fed one chunk per call and in groups of 3 and 7, watched and not: the
+/// same turns under the same labels.
+#[test]
+fn labels_do_not_depend_on_how_many_chunks_each_poll_brings() {
+    let (audio, _) = back_to_back(["simdev_011", "simdev_003"]);
+    let duration = audio.len() as f64 / 16_000.0;
+    let p = pipeline();
+    let mut stream = StreamingDiarizer::new(p.clone(), &StreamConfig::default()).unwrap();
+    stream.push(&audio).unwrap();
+    let chunks = stream.finish_analyses().unwrap();
+    let until = |c: &ChunkAnalysis| (c.index as f64 + 10.0).min(duration);
+    for watched in [true, false] {
+        let run = |group: usize| -> Vec<Turn> {
+            let config = OnlineConfig {
+                cluster_interval: 30.0,
+                horizon: 600.0,
+                watched,
+            };
+            let mut online = Online::new(1.0, config, &p, Registry::default());
+            for calls in chunks.chunks(group) {
+                let last = until(calls.last().unwrap());
+                online.add(calls.to_vec(), last, &p).unwrap();
+            }
+            online.finish(duration, &p).unwrap()
+        };
+        let one_by_one = run(1);
+        assert!(one_by_one.len() > 10, "too few turns to compare");
+        for group in [3, 7] {
+            assert_eq!(
+                run(group),
+                one_by_one,
+                "watched={watched}: turns differ with {group} chunks per call"
+            );
+        }
+    }
 }

@@ -185,16 +185,16 @@ impl<E: Clone> Analysis<E> {
         if self.failed {
             return;
         }
-        let config = StreamConfig {
+        // A live source's labels are watched as they come (whole-chunk
+        // embeddings).
+        let mut config = StreamConfig {
             skip_when_busy: live,
-            // A live source's labels are watched as they come: whole-chunk embeddings.
-            max_embedding_frames: if live {
-                Some(usize::MAX)
-            } else {
-                self.config.max_embedding_frames
-            },
             ..self.config.clone()
         };
+        if live {
+            config.max_embedding_frames = Some(usize::MAX);
+            config.online.watched = true;
+        }
         let registry = std::mem::take(&mut self.registry);
         self.reported_skips = 0;
         match guarded(|| StreamingDiarizer::with_registry(self.models.clone(), &config, registry)) {

@@ -146,6 +146,8 @@ impl Settings {
             online: OnlineConfig {
                 cluster_interval: seconds(interval),
                 horizon: seconds(self.horizon),
+                // Held buffers show their labels as the audio plays.
+                watched: self.latency > gst::ClockTime::ZERO,
             },
             // A live stream's labels are due `latency` after the audio.
             lag_budget_seconds: if self.latency > gst::ClockTime::ZERO {

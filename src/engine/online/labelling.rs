@@ -110,9 +110,13 @@ impl Online {
         self.sums.retain(|_, (_, w)| *w > 0.5);
     }
 
+    /// Re-clusters the kept chunks and names the clusters. With
+    /// `returning`, members of a cluster who sound like an absent speaker
+    /// or an unconfirmed guess are kept apart (`keep_returning_speakers`).
     pub(super) fn recluster(
         &mut self,
         models: &LoadedModels,
+        returning: bool,
     ) -> Result<Vec<LabelChange>, ModelError> {
         if self.kept.is_empty() || self.dimension == 0 {
             return Ok(Vec::new());
@@ -137,12 +141,16 @@ impl Online {
         profile::record(Stage::Clustering, started);
         let (previous, vbx_overlap) =
             self.label_overlap(result.hard_clusters.view(), result.num_clusters());
-        let (hard, clusters) = self.keep_returning_speakers(
-            result.hard_clusters.view(),
-            result.num_clusters(),
-            &previous,
-            &vbx_overlap,
-        );
+        let (hard, clusters) = if returning {
+            self.keep_returning_speakers(
+                result.hard_clusters.view(),
+                result.num_clusters(),
+                &previous,
+                &vbx_overlap,
+            )
+        } else {
+            (result.hard_clusters.clone(), result.num_clusters())
+        };
         // Nothing moved: the overlap VBx's clusters gave is the one to match.
         let overlap = if clusters == result.num_clusters() {
             vbx_overlap

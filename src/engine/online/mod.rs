@@ -36,8 +36,14 @@ use crate::models::ModelError;
 /// re-clusterings still learn from them but no longer relabel them, so a
 /// speaker thinning out at the horizon's old end is not merged away.
 const SETTLE_SECONDS: f64 = 60.0;
-/// Up to this much kept analysis (s), every update re-clusters.
+/// Up to this much kept analysis (s), re-clustering comes every few chunks
+/// rather than every `cluster_interval`: after every chunk where the labels
+/// are watched, else after every `UNWATCHED_EAGER_EVERY`.
 const EAGER_SECONDS: f64 = 120.0;
+/// About one inference batch: where the early labels are not watched,
+/// re-clustering after each chunk only costs more and starts more
+/// tentative speakers (whose labels are then used up).
+const UNWATCHED_EAGER_EVERY: usize = 8;
 /// Turns of one speaker closer than this (s) where two computations meet
 /// (their frame grids may be offset by less than a frame) are one turn.
 const SPLICE_GAP: f64 = 0.02;
@@ -49,6 +55,11 @@ pub struct OnlineConfig {
     pub cluster_interval: f64,
     /// Seconds of chunks kept for re-clustering; 0 keeps everything.
     pub horizon: f64,
+    /// The labels are watched as the audio plays (held buffers, a live
+    /// source). Unwatched (a file), early re-clusterings come less often,
+    /// and the answer at the end is one clustering of everything kept, as
+    /// if nothing had been shown before: the interim labels only name it.
+    pub watched: bool,
 }
 
 impl Default for OnlineConfig {
@@ -56,6 +67,7 @@ impl Default for OnlineConfig {
         Self {
             cluster_interval: 0.0,
             horizon: 0.0,
+            watched: true,
         }
     }
 }
@@ -109,6 +121,8 @@ pub struct Online {
     final_until: f64,
     finalized: Vec<Turn>,
     provisional: Vec<Turn>,
+    /// Where `provisional` ends (s).
+    provisional_until: f64,
     next_cluster: f64,
     /// Labels in the last clustering's cluster order: reconstruction breaks
     /// ties by column, and pyannote's columns are in cluster order.
@@ -138,6 +152,7 @@ impl Online {
             final_until: 0.0,
             finalized: Vec::new(),
             provisional: Vec::new(),
+            provisional_until: 0.0,
             next_cluster: first,
             cluster_order: Vec::new(),
         }
@@ -184,6 +199,10 @@ impl Online {
 
     /// Takes newly analysed chunks (in index order); `analysed_until` is the
     /// audio they cover (s). Returns the new turns in live mode.
+    ///
+    /// The labels depend on the chunks alone, not on how many came per
+    /// call (which is how fast they were analysed): each chunk is labelled,
+    /// re-clustered after and evicted in turn, at the chunk's own end.
     pub fn add(
         &mut self,
         chunks: Vec<ChunkAnalysis>,
@@ -193,8 +212,13 @@ impl Online {
         let Some(first_new) = chunks.first().map(|c| c.index) else {
             return Ok(None);
         };
+        let mut update = Update {
+            analysed_until,
+            ..Default::default()
+        };
         let mut redo_from = first_new as f64 * self.step;
         for analysis in chunks {
+            let index = analysis.index;
             if !analysis.is_skipped() {
                 self.dimension = analysis.embeddings.ncols();
             }
@@ -209,39 +233,38 @@ impl Online {
                 settled: false,
                 confirmed: false,
             };
-            if self.live() {
-                kept.labels = self.label_incrementally(&kept);
-                kept.shown = kept.labels;
-                self.contribute(&kept, 1.0);
+            if !self.live() {
+                self.kept.push_back(kept);
+                continue;
             }
+            kept.labels = self.label_incrementally(&kept);
+            kept.shown = kept.labels;
+            self.contribute(&kept, 1.0);
             self.kept.push_back(kept);
-            if self.live() {
-                if let Some(from) = self.stitch_back() {
-                    redo_from = redo_from.min(from);
-                }
+            if let Some(from) = self.stitch_back() {
+                redo_from = redo_from.min(from);
             }
+            let until = self.chunk_end(index);
+            if self.recluster_due(index, until) {
+                let started = std::time::Instant::now();
+                update.changes.extend(self.recluster(models, true)?);
+                self.registry.identify(&self.voice, &self.sums);
+                update.reclustered = true;
+                update.clustering_seconds += started.elapsed().as_secs_f64();
+                self.next_cluster = until
+                    + until.clamp(
+                        CHUNK_SECONDS,
+                        self.config.cluster_interval.max(CHUNK_SECONDS),
+                    );
+            }
+            update.finalized.extend(self.evict(until)?);
         }
         if !self.live() {
             return Ok(None);
         }
-        let mut update = Update {
-            analysed_until,
-            ..Default::default()
-        };
-        // While little is kept, clustering costs milliseconds: re-cluster on
-        // every update, so that early turns get the best labels there are.
-        let eager = self.kept.len() as f64 * self.step <= EAGER_SECONDS;
-        if analysed_until >= self.next_cluster || eager {
-            let started = std::time::Instant::now();
-            update.changes = self.recluster(models)?;
-            self.registry.identify(&self.voice, &self.sums);
-            update.reclustered = true;
-            update.clustering_seconds = started.elapsed().as_secs_f64();
-            self.next_cluster = analysed_until
-                + analysed_until.clamp(
-                    CHUNK_SECONDS,
-                    self.config.cluster_interval.max(CHUNK_SECONDS),
-                );
+        // (An eviction that had to compute turns left them ending before
+        // `redo_from`: rebuilt whole, too.)
+        if update.reclustered || self.provisional_until < redo_from {
             self.provisional = self.turns_from(0, self.final_until, analysed_until, false)?;
         } else {
             let from_chunk = self
@@ -259,7 +282,8 @@ impl Online {
             kept.extend(fresh);
             self.provisional = join(kept, SPLICE_GAP);
         }
-        update.finalized = self.evict(analysed_until);
+        self.provisional_until = analysed_until;
+        update.finalized = join(update.finalized, SPLICE_GAP);
         update.final_until = self.final_until;
         update.provisional = self.provisional.clone();
         let mut active: Vec<usize> = self.provisional.iter().map(|t| t.speaker).collect();
@@ -270,13 +294,31 @@ impl Online {
         Ok(Some(update))
     }
 
+    /// Whether the horizon is re-clustered once chunk `index` (ending at
+    /// `until` s) is in: every chunk or few while little is kept (clustering
+    /// then costs milliseconds and early turns get the best labels there
+    /// are), else every `cluster_interval`. Counted in chunks, not calls,
+    /// so that the labels do not depend on how fast chunks were analysed.
+    fn recluster_due(&self, index: usize, until: f64) -> bool {
+        let eager = self.kept.len() as f64 * self.step <= EAGER_SECONDS;
+        let every = if self.config.watched {
+            1
+        } else {
+            UNWATCHED_EAGER_EVERY
+        };
+        until >= self.next_cluster || (eager && (index + 1) % every == 0)
+    }
+
     /// Re-clusters everything kept and returns every turn of the stream.
     pub fn finish(
         &mut self,
         duration: f64,
         models: &LoadedModels,
     ) -> Result<Vec<Turn>, ModelError> {
-        self.recluster(models)?;
+        if !self.config.watched {
+            self.kept.iter_mut().for_each(|k| k.settled = false);
+        }
+        self.recluster(models, self.config.watched)?;
         self.registry.identify(&self.voice, &self.sums);
         self.provisional = self.turns_from(0, self.final_until, duration, true)?;
         let mut all = std::mem::take(&mut self.finalized);
@@ -285,20 +327,30 @@ impl Online {
         Ok(join(all, 1e-9))
     }
 
-    /// Drops chunks older than the horizon; the frames only they covered
-    /// become final. Returns the turns finalized.
-    fn evict(&mut self, analysed_until: f64) -> Vec<Turn> {
+    /// Drops chunks older than the horizon as of `analysed_until`; the
+    /// frames only they covered become final. Returns the turns finalized.
+    fn evict(&mut self, analysed_until: f64) -> Result<Vec<Turn>, ModelError> {
         if self.config.horizon <= 0.0 {
-            return Vec::new();
+            return Ok(Vec::new());
         }
         let mut finalized = Vec::new();
         while self.kept.front().is_some_and(|k| {
             k.analysis.index as f64 * self.step < analysed_until - self.config.horizon
         }) {
+            let until = self
+                .kept
+                .front()
+                .map_or(0.0, |k| self.chunk_end(k.analysis.index))
+                .max(self.final_until);
+            // A horizon shorter than the chunks of one call: the turns to
+            // finalize are not computed yet.
+            if until > self.provisional_until {
+                self.provisional = self.turns_from(0, self.final_until, until, false)?;
+                self.provisional_until = until;
+            }
             let Some(old) = self.kept.pop_front() else {
                 break;
             };
-            let until = self.chunk_end(old.analysis.index).max(self.final_until);
             finalized.extend(
                 cut_before(&self.provisional, until)
                     .into_iter()
@@ -311,7 +363,7 @@ impl Online {
         }
         let finalized = join(finalized, SPLICE_GAP);
         self.finalized.extend(finalized.iter().copied());
-        finalized
+        Ok(finalized)
     }
 }
 
