@@ -84,6 +84,23 @@ fn streaming_in_odd_pieces_equals_offline() {
 }
 
 #[test]
+fn every_inference_thread_segments_as_well_as_embeds() {
+    // With one segmentation thread, segmentation alone set the wall time of
+    // short files once embeddings were capped: the 30 s sample's 21 chunks
+    // arrive at once, and the idle worker must take a batch of them.
+    let models = pipeline(ClusteringConfig::vbx());
+    let before: Vec<u64> = models.segmenters.iter().map(|s| s.batches()).collect();
+    diarize(models.clone(), &StreamConfig::default(), &sample()).unwrap();
+    assert_eq!(models.segmenters.len(), 2);
+    for (i, segmenter) in models.segmenters.iter().enumerate() {
+        assert!(
+            segmenter.batches() > before[i],
+            "worker {i}'s segmentation session never ran"
+        );
+    }
+}
+
+#[test]
 fn short_audio_is_one_padded_chunk_and_still_diarized() {
     let audio = sample();
     // The sample's first speech starts at 6.7 s: take 4 s from there.

@@ -25,7 +25,7 @@ fn analyse_loop(audio: &[f32], step: usize, pipeline: &LoadedModels) -> Vec<Chun
     let (jobs, rx) = crossbeam_channel::bounded(16);
     let threads = inference::spawn(
         rx,
-        pipeline.segmenter.clone(),
+        &pipeline.segmenters,
         &pipeline.embedders,
         shared.clone(),
         8,

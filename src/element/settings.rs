@@ -340,7 +340,7 @@ pub fn properties() -> &'static [glib::ParamSpec] {
             uint("min-speakers", "Minimum speakers", "Lower bound on the number of speakers; 0 = none", 1000),
             uint("max-speakers", "Maximum speakers", "Upper bound on the number of speakers; 0 = none", 1000),
             string("rttm-location", "RTTM location", "Write the final RTTM to this file at EOS (atomically)"),
-            uint("threads", "Threads", "Inference threads (parallel embedding sessions); 0 = all cores", 1024),
+            uint("threads", "Threads", "Inference threads, each segmenting and embedding with its own sessions; 0 = all cores", 1024),
             string("cache-dir", "Cache directory", "Where the migraphx mode keeps compiled graphs; unset = no cache"),
             string("voices-location", "Voices file", "Voices file (made by the enroll example or by voices-save): speakers whose voice matches an enrolled voice are labelled with its name, and speakers met before keep their labels; unset = no names, every run starts at SPEAKER_00"),
             glib::ParamSpecBoolean::builder("voices-save")

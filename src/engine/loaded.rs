@@ -14,17 +14,17 @@ use crate::models::{pool, ModelError, ModelSet, ModelSetRequest, SessionConfig};
 pub struct EngineConfig {
     pub models: ModelSetRequest,
     pub provider: ProviderOptions,
-    /// Inference threads (embedding workers); 0 = all cores.
+    /// Inference threads (workers that segment and embed); 0 = all cores.
     pub threads: usize,
     pub clustering: ClusteringConfig,
 }
 
 #[derive(Clone)]
 pub struct LoadedModels {
-    pub segmenter: Arc<Segmenter>,
-    /// One embedder per inference thread, each with its own session: the
-    /// embedding model is most of the work and runs best one request per
-    /// core rather than one request split over cores.
+    /// One segmenter and one embedder per inference thread, each with its
+    /// own session: the models run best one request per core rather than
+    /// one request split over cores.
+    pub segmenters: Vec<Arc<Segmenter>>,
     pub embedders: Vec<Arc<Embedder>>,
     /// `None` when the model set has no PLDA: clustering then falls back to
     /// pyannote 3.1's agglomerative clustering.
@@ -49,7 +49,14 @@ impl LoadedModels {
                 replica,
             })
         };
-        let segmenter = Arc::new(Segmenter::new(session(&models.segmentation, 0)?)?);
+        let segmenters = (0..threads)
+            .map(|replica| {
+                Ok(Arc::new(Segmenter::new(session(
+                    &models.segmentation,
+                    replica,
+                )?)?))
+            })
+            .collect::<Result<Vec<_>, ModelError>>()?;
         let embedders = (0..threads)
             .map(|replica| {
                 Ok(Arc::new(Embedder::new(session(
@@ -81,7 +88,7 @@ impl LoadedModels {
             None => None,
         };
         Ok(Self {
-            segmenter,
+            segmenters,
             embedders,
             plda,
             clustering: config.clustering.clone(),

@@ -40,7 +40,7 @@ static EMBEDDING_RUNS: AtomicU64 = AtomicU64::new(0);
 static EMBEDDED_FRAMES: AtomicU64 = AtomicU64::new(0);
 
 /// CPU time of the calling thread: wall time would count the waits of a
-/// thread preempted by the others (three inference threads on two cores).
+/// thread preempted by the others (the element's threads besides the inference ones).
 fn thread_cpu_nanos() -> u64 {
     let mut t = libc::timespec {
         tv_sec: 0,

@@ -1,13 +1,18 @@
 //! The concurrent inference path: the caller's thread only slices chunks;
-//! a segmentation thread (batched) streams decoded chunks into a pool of
-//! embedding threads through bounded queues, so both models run at once
-//! and a slow consumer pushes back on the producer instead of growing memory.
+//! a pool of workers, one per inference thread, each with its own
+//! segmentation and embedding sessions, segments chunks in batches and
+//! embeds the segmented ones, embedding first. Either model may then use
+//! every core: with one segmentation thread, segmentation alone set the
+//! wall time of short files once embeddings had become cheaper. Bounded
+//! queues make a slow consumer push back on the producer instead of
+//! growing memory.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
 use ndarray::{Array2, Axis};
 
 use crate::engine::config::LOCAL_SPEAKERS;
@@ -49,104 +54,180 @@ impl Shared {
         let mut slot = self.error.lock().unwrap_or_else(|p| p.into_inner());
         slot.get_or_insert(e);
     }
+
+    fn stopped(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed)
+            || self
+                .error
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_some()
+    }
 }
 
+/// What a stream's workers share besides the queues.
+struct Pool {
+    shared: Arc<Shared>,
+    /// Fbank frames shared by overlapping chunks are computed once: chunks
+    /// mostly reach it in order, and one out of order is computed whole.
+    log_mel: Mutex<SlidingLogMel>,
+    fbank: Fbank,
+    /// Batches being segmented: a worker leaves only when none is, so the
+    /// last chunks are embedded by every worker.
+    segmenting: AtomicUsize,
+    batch: usize,
+    max_embedding_frames: usize,
+}
+
+/// Starts one worker per embedder; worker i segments with
+/// `segmenters[i % segmenters.len()]`.
 pub fn spawn(
     jobs: Receiver<ChunkJob>,
-    segmenter: Arc<Segmenter>,
+    segmenters: &[Arc<Segmenter>],
     embedders: &[Arc<Embedder>],
     shared: Arc<Shared>,
     batch: usize,
     queue: usize,
     max_embedding_frames: usize,
 ) -> std::io::Result<Vec<JoinHandle<()>>> {
-    let (seg_tx, seg_rx) = crossbeam_channel::bounded::<SegmentedChunk>(queue);
-    let seg_shared = shared.clone();
-    let mut threads = vec![std::thread::Builder::new()
-        .name("speakrs-segment".into())
-        .spawn(move || segmentation_loop(jobs, seg_tx, &segmenter, &seg_shared, batch))?];
-    for (i, embedder) in embedders.iter().enumerate() {
-        let (rx, embedder, shared) = (seg_rx.clone(), embedder.clone(), shared.clone());
-        threads.push(
-            std::thread::Builder::new()
-                .name(format!("speakrs-embed{i}"))
-                .spawn(move || embedding_loop(rx, &embedder, &shared, max_embedding_frames))?,
-        );
+    if segmenters.is_empty() {
+        return Err(std::io::Error::other("no segmentation session"));
     }
-    Ok(threads)
+    let (segmented_tx, segmented_rx) = crossbeam_channel::bounded::<SegmentedChunk>(queue);
+    let pool = Arc::new(Pool {
+        shared,
+        log_mel: Mutex::new(SlidingLogMel::default()),
+        fbank: Fbank::new(),
+        segmenting: AtomicUsize::new(0),
+        batch: batch.max(1),
+        max_embedding_frames,
+    });
+    embedders
+        .iter()
+        .enumerate()
+        .map(|(i, embedder)| {
+            let worker = Worker {
+                jobs: jobs.clone(),
+                segmented_tx: segmented_tx.clone(),
+                segmented_rx: segmented_rx.clone(),
+                segmenter: segmenters[i % segmenters.len()].clone(),
+                embedder: embedder.clone(),
+                pool: pool.clone(),
+            };
+            std::thread::Builder::new()
+                .name(format!("speakrs-infer{i}"))
+                .spawn(move || worker.run())
+        })
+        .collect()
 }
 
-fn segmentation_loop(
+struct Worker {
     jobs: Receiver<ChunkJob>,
-    out: Sender<SegmentedChunk>,
-    segmenter: &Segmenter,
-    shared: &Shared,
-    batch: usize,
-) {
-    // Fbank is computed here, where chunks arrive in order, so that the
-    // frames overlapping chunks share are computed once.
-    let fbank = Fbank::new();
-    let mut log_mel = SlidingLogMel::default();
-    while let Ok(first) = jobs.recv() {
-        if shared.cancelled.load(Ordering::Relaxed) {
-            return;
+    segmented_tx: Sender<SegmentedChunk>,
+    segmented_rx: Receiver<SegmentedChunk>,
+    segmenter: Arc<Segmenter>,
+    embedder: Arc<Embedder>,
+    pool: Arc<Pool>,
+}
+
+impl Worker {
+    fn run(self) {
+        while !self.pool.shared.stopped() {
+            // Embedding first: it drains the queue that segmentation fills.
+            if let Ok(chunk) = self.segmented_rx.try_recv() {
+                self.embed(chunk);
+                continue;
+            }
+            match self.jobs.try_recv() {
+                Ok(job) => self.segment(job),
+                Err(TryRecvError::Empty) => {
+                    crossbeam_channel::select! {
+                        recv(self.segmented_rx) -> chunk => {
+                            if let Ok(chunk) = chunk { self.embed(chunk) }
+                        }
+                        recv(self.jobs) -> job => {
+                            if let Ok(job) = job { self.segment(job) }
+                        }
+                    }
+                }
+                // No more audio: help with what is segmented until no
+                // worker is segmenting any more.
+                Err(TryRecvError::Disconnected) => {
+                    match self.segmented_rx.recv_timeout(Duration::from_millis(5)) {
+                        Ok(chunk) => self.embed(chunk),
+                        Err(_) if self.pool.segmenting.load(Ordering::Acquire) == 0 => {
+                            if self.segmented_rx.is_empty() {
+                                return;
+                            }
+                        }
+                        Err(_) => {}
+                    }
+                }
+            }
         }
-        // Batch whatever is already queued; never wait for a full batch.
+    }
+
+    /// Segments `first` and whatever else is queued (never waiting for a
+    /// full batch), then queues the chunks for embedding, embedding here
+    /// those the queue has no room for.
+    fn segment(&self, first: ChunkJob) {
+        let pool = &self.pool;
+        pool.segmenting.fetch_add(1, Ordering::AcqRel);
         let mut pending = vec![first];
-        while pending.len() < batch {
-            match jobs.try_recv() {
+        while pending.len() < pool.batch {
+            match self.jobs.try_recv() {
                 Ok(job) => pending.push(job),
                 Err(_) => break,
             }
         }
         let audio: Vec<&[f32]> = pending.iter().map(|j| &j.audio[..]).collect();
         let started = profile::start();
-        let log_probs = match segmenter.log_probabilities(&audio) {
-            Ok(lp) => lp,
-            Err(e) => return shared.fail(e),
-        };
+        let log_probs = self.segmenter.log_probabilities(&audio);
         profile::record(Stage::Segmentation, started);
-        for (job, lp) in pending.into_iter().zip(log_probs.axis_iter(Axis(0))) {
-            let started = profile::start();
-            let chunk_log_mel = log_mel.chunk(&fbank, job.start, &job.audio);
-            profile::record(Stage::Fbank, started);
-            let chunk = SegmentedChunk {
-                index: job.index,
-                activity: decode_powerset(lp),
-                log_mel: chunk_log_mel,
-            };
-            if out.send(chunk).is_err() {
-                return;
+        let mut own = Vec::new();
+        match log_probs {
+            Ok(log_probs) => {
+                for (job, lp) in pending.iter().zip(log_probs.axis_iter(Axis(0))) {
+                    let started = profile::start();
+                    let log_mel = pool
+                        .log_mel
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .chunk(&pool.fbank, job.start, &job.audio);
+                    profile::record(Stage::Fbank, started);
+                    let chunk = SegmentedChunk {
+                        index: job.index,
+                        activity: decode_powerset(lp),
+                        log_mel,
+                    };
+                    match self.segmented_tx.try_send(chunk) {
+                        Ok(()) => {}
+                        Err(TrySendError::Full(chunk) | TrySendError::Disconnected(chunk)) => {
+                            own.push(chunk)
+                        }
+                    }
+                }
             }
+            Err(e) => pool.shared.fail(e),
+        }
+        pool.segmenting.fetch_sub(1, Ordering::AcqRel);
+        for chunk in own {
+            self.embed(chunk);
         }
     }
-}
 
-fn embedding_loop(
-    chunks: Receiver<SegmentedChunk>,
-    embedder: &Embedder,
-    shared: &Shared,
-    max_frames: usize,
-) {
-    for chunk in chunks {
-        if shared.cancelled.load(Ordering::Relaxed) {
+    fn embed(&self, chunk: SegmentedChunk) {
+        let shared = &self.pool.shared;
+        if shared.stopped() {
             return;
         }
-        match analyse(chunk, embedder, max_frames) {
+        match analyse(chunk, &self.embedder, self.pool.max_embedding_frames) {
             Ok(analysis) => shared
                 .analyses
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .push(analysis),
-            Err(e) => return shared.fail(e),
-        }
-        if shared
-            .error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_some()
-        {
-            return;
+            Err(e) => shared.fail(e),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Segmentation-3.0 inference and powerset decoding (docs/design.md §2).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use ndarray::{Array2, Array3, ArrayView2, Axis};
@@ -16,6 +17,8 @@ pub const POWERSET: [&[usize]; POWERSET_CLASSES] =
 
 pub struct Segmenter {
     session: Arc<SharedSession>,
+    /// Batches segmented, the shape check included.
+    batches: AtomicU64,
 }
 
 impl Segmenter {
@@ -25,7 +28,10 @@ impl Segmenter {
     /// frame count or class count is refused here rather than failing
     /// mid-stream.
     pub fn new(session: Arc<SharedSession>) -> Result<Self, ModelError> {
-        let segmenter = Self { session };
+        let segmenter = Self {
+            session,
+            batches: AtomicU64::new(0),
+        };
         let expected = format!(
             "[N, {FRAMES_PER_CHUNK}, {POWERSET_CLASSES}] ({FRAMES_PER_CHUNK} frames of \
              {POWERSET_CLASSES} powerset classes per {CHUNK_SECONDS} s window of \
@@ -55,8 +61,14 @@ impl Segmenter {
         Ok(segmenter)
     }
 
+    /// Batches this session has segmented: which workers did the work.
+    pub fn batches(&self) -> u64 {
+        self.batches.load(Ordering::Relaxed)
+    }
+
     /// Log-probabilities `[chunks, frames, 7]` for equally long chunks.
     pub fn log_probabilities(&self, chunks: &[&[f32]]) -> Result<Array3<f32>, ModelError> {
+        self.batches.fetch_add(1, Ordering::Relaxed);
         let len = chunks.first().map_or(0, |c| c.len());
         let mut input = Array3::<f32>::zeros((chunks.len(), 1, len));
         for (mut row, chunk) in input.axis_iter_mut(Axis(0)).zip(chunks) {
