@@ -49,22 +49,10 @@ impl LoadedModels {
                 replica,
             })
         };
-        let segmenters = (0..threads)
-            .map(|replica| {
-                Ok(Arc::new(Segmenter::new(session(
-                    &models.segmentation,
-                    replica,
-                )?)?))
-            })
-            .collect::<Result<Vec<_>, ModelError>>()?;
-        let embedders = (0..threads)
-            .map(|replica| {
-                Ok(Arc::new(Embedder::new(session(
-                    &models.embedding,
-                    replica,
-                )?)?))
-            })
-            .collect::<Result<Vec<_>, ModelError>>()?;
+        let segmenters = per_thread(threads, |r| {
+            Segmenter::new(session(&models.segmentation, r)?)
+        })?;
+        let embedders = per_thread(threads, |r| Embedder::new(session(&models.embedding, r)?))?;
         let embedder = &embedders[0];
         let plda = match &models.plda {
             Some(path) => {
@@ -111,4 +99,12 @@ pub fn load_plda(
         return Plda::from_pyannote_npz(&xvec, path);
     }
     Plda::from_npz(path)
+}
+
+/// One `T` per inference thread (`make` gets the thread's replica number).
+fn per_thread<T>(
+    threads: usize,
+    make: impl Fn(usize) -> Result<T, ModelError>,
+) -> Result<Vec<Arc<T>>, ModelError> {
+    (0..threads).map(|r| make(r).map(Arc::new)).collect()
 }
