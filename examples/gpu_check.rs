@@ -290,7 +290,6 @@ fn time_to_first_turn(models: &LoadedModels, step: f64, f: &File) -> Result<Opti
         online: OnlineConfig {
             cluster_interval: 30.0,
             horizon: 600.0,
-
             ..Default::default()
         },
         ..Default::default()

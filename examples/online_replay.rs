@@ -126,7 +126,6 @@ fn main() {
     let config = OnlineConfig {
         cluster_interval: o.interval,
         horizon: o.horizon,
-
         ..Default::default()
     };
     let step_s = o.step;

@@ -7,6 +7,7 @@ mod common;
 use common::der::{score, Segment};
 use common::shared;
 use common::wav::read_wav_16k;
+use gstspeakrs::engine::config::CHUNK_SECONDS;
 use gstspeakrs::engine::frontend::chunks::ChunkAnalysis;
 use gstspeakrs::engine::loaded::{EngineConfig, LoadedModels};
 use gstspeakrs::engine::online::{Online, OnlineConfig};
@@ -29,7 +30,6 @@ fn live(interval: f64, horizon: f64) -> StreamConfig {
         online: OnlineConfig {
             cluster_interval: interval,
             horizon,
-
             ..Default::default()
         },
         ..Default::default()
@@ -310,7 +310,7 @@ fn labels_do_not_depend_on_how_many_chunks_each_poll_brings() {
     let mut stream = StreamingDiarizer::new(p.clone(), &StreamConfig::default()).unwrap();
     stream.push(&audio).unwrap();
     let chunks = stream.finish_analyses().unwrap();
-    let until = |c: &ChunkAnalysis| (c.index as f64 + 10.0).min(duration);
+    let until = |c: &ChunkAnalysis| (c.index as f64 + CHUNK_SECONDS).min(duration);
     for watched in [true, false] {
         let run = |group: usize| -> Vec<Turn> {
             let config = OnlineConfig {

@@ -135,9 +135,12 @@ impl Settings {
     }
 
     pub fn stream_config(&self) -> StreamConfig {
+        // Held buffers show who speaks in them as the audio plays: their
+        // labels are watched (live sources: see analysis.rs).
+        let held = self.latency > gst::ClockTime::ZERO;
         // Held buffers can only name their speakers if turns come while streaming.
         let mut interval = self.cluster_interval;
-        if interval == gst::ClockTime::ZERO && self.latency > gst::ClockTime::ZERO {
+        if interval == gst::ClockTime::ZERO && held {
             interval = DEFAULT_CLUSTER_INTERVAL;
         }
         let seconds = |t: gst::ClockTime| t.nseconds() as f64 / 1e9;
@@ -146,11 +149,10 @@ impl Settings {
             online: OnlineConfig {
                 cluster_interval: seconds(interval),
                 horizon: seconds(self.horizon),
-                // Held buffers show their labels as the audio plays.
-                watched: self.latency > gst::ClockTime::ZERO,
+                watched: held,
             },
             // A live stream's labels are due `latency` after the audio.
-            lag_budget_seconds: if self.latency > gst::ClockTime::ZERO {
+            lag_budget_seconds: if held {
                 seconds(self.latency)
             } else {
                 StreamConfig::default().lag_budget_seconds
@@ -158,7 +160,7 @@ impl Settings {
             // Labels shown as the audio plays (held buffers) are steadier from
             // whole-chunk embeddings; the answer at EOS gains from the 3 s
             // cap (docs/performance.md). Live sources: see analysis.rs.
-            max_embedding_frames: Some(if self.latency > gst::ClockTime::ZERO {
+            max_embedding_frames: Some(if held {
                 usize::MAX
             } else {
                 MAX_EMBEDDING_FBANK_FRAMES

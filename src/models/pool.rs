@@ -35,8 +35,8 @@ pub struct SharedSession {
     waiting: Mutex<()>,
     freed: Condvar,
     /// What checking the model's shapes found (an embedding's dimension,
-    /// segmentation's frames per window), once per session rather than once per element started: the check
-    /// runs the model.
+    /// segmentation's frames per window), once per session rather than
+    /// once per element started: the check runs the model.
     checked: OnceLock<usize>,
     /// The model's path, for error messages.
     pub path: PathBuf,
