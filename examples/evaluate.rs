@@ -6,7 +6,7 @@
 //!     cargo run --release --example evaluate -- --set ../shared/eval/sim-dev [--set …]
 //!         [--mode element|engine] [--out DIR] [--step 1.0] [--clustering vbx|ahc]
 //!         [--plda FILE] [--threads N] [--score-only RTTM_DIR] [--label NAME]
-//!         [--embedding-frames N]
+//!         [--embedding-frames N] [--precision fp32|int8]
 //!         [--identify [--thresholds 0,10,20,25,30,35,40,50]]
 //!
 //! `--mode element` (default) runs the real `speakrsdiarize` element in
@@ -45,6 +45,7 @@ use gstspeakrs::engine::clustering::ClusteringConfig;
 use gstspeakrs::engine::loaded::{EngineConfig, LoadedModels};
 use gstspeakrs::engine::profile::{Profile, Stage};
 use gstspeakrs::engine::stream::{diarize, StreamConfig};
+use gstspeakrs::models::Precision;
 use sets::{read_index, segments};
 
 pub struct Options {
@@ -54,6 +55,7 @@ pub struct Options {
     pub step: f64,
     clustering: String,
     plda: Option<PathBuf>,
+    precision: Precision,
     pub threads: usize,
     max_embedding_frames: Option<usize>,
     score_only: Option<PathBuf>,
@@ -70,6 +72,7 @@ fn parse() -> Options {
         step: 1.0,
         clustering: "vbx".into(),
         plda: None,
+        precision: Precision::Fp32,
         threads: 2,
         max_embedding_frames: None,
         score_only: None,
@@ -96,6 +99,13 @@ fn parse() -> Options {
             "--step" => o.step = v.parse().expect("--step: seconds"),
             "--clustering" => o.clustering = v,
             "--plda" => o.plda = Some(v.into()),
+            "--precision" => {
+                o.precision = match v.as_str() {
+                    "fp32" => Precision::Fp32,
+                    "int8" => Precision::Int8,
+                    other => panic!("--precision: fp32 or int8, not {other}"),
+                }
+            }
             "--threads" => o.threads = v.parse().expect("--threads: integer"),
             "--embedding-frames" => {
                 let n: usize = v.parse().expect("--embedding-frames: integer");
@@ -120,6 +130,9 @@ fn parse() -> Options {
     if o.label.is_empty() {
         o.label = match &o.score_only {
             Some(d) => format!("rttm:{}", d.display()),
+            None if o.precision == Precision::Int8 => {
+                format!("speakrs-{}-{}-int8", o.mode, o.clustering)
+            }
             None => format!("speakrs-{}-{}", o.mode, o.clustering),
         };
     }
@@ -152,6 +165,7 @@ fn main() {
         ClusteringConfig::vbx()
     };
     config.models.plda = o.plda.clone();
+    config.models.precision = o.precision;
     // Loaded once: the engine mode uses it; in element mode it keeps the
     // shared ONNX Runtime sessions alive between files, so that model
     // loading stays out of the timing as it does for the engine.

@@ -3,7 +3,10 @@
 //! and writes it as one npz (mean1, mean2, lda, mu, tr, psi).
 //!
 //!     cargo run --release --example train_plda -- [--kind spherical|twocov] [--dim 128]
-//!         [--ratio R] [--speakers DIR] [--out models/campplus-plda.npz]
+//!         [--ratio R] [--speakers DIR] [--out models/campplus-plda.npz] [--features FILE]
+//!
+//! `--features FILE` instead writes the pieces' CAM++ input features (npz
+//! of `[T, 80]` arrays `f0`, `f1`, …) for tools/calibrate_int8.py.
 //!
 //! Each utterance is cut into 1.5–3 s pieces (a deterministic sequence), as
 //! long as the speaker turns the embeddings of a conversation come from,
@@ -28,6 +31,7 @@ struct Args {
     ratio: Option<f64>,
     speakers: PathBuf,
     out: PathBuf,
+    features: Option<PathBuf>,
 }
 
 fn parse_args() -> Args {
@@ -37,6 +41,7 @@ fn parse_args() -> Args {
         ratio: None,
         speakers: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/eval/speakers"),
         out: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/campplus-plda.npz"),
+        features: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -47,6 +52,7 @@ fn parse_args() -> Args {
             "--ratio" => args.ratio = Some(value.parse().expect("--ratio: number")),
             "--speakers" => args.speakers = value.into(),
             "--out" => args.out = value.into(),
+            "--features" => args.features = Some(value.into()),
             _ => panic!("unknown flag {flag}"),
         }
     }
@@ -98,6 +104,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let index = std::fs::read_to_string(args.speakers.join("utt2spk.tsv"))?;
     let (mut embeddings, mut labels, mut names) = (Vec::new(), Vec::new(), Vec::<String>::new());
     let mut seed = 20261129u64;
+    let mut features = match &args.features {
+        Some(path) => Some(ndarray_npy::NpzWriter::new(std::fs::File::create(path)?)),
+        None => None,
+    };
+    let mut pieces = 0;
     for line in index.lines().skip(1) {
         let cols: Vec<&str> = line.split('\t').collect();
         let (wav, speaker) = (cols[0], cols[1]);
@@ -113,12 +124,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 break;
             }
             let feats = piece_features(&fbank, &audio, start, len);
+            if let Some(npz) = &mut features {
+                npz.add_array(format!("f{pieces}"), &feats)?;
+                pieces += 1;
+                start += len;
+                continue;
+            }
             if let Some(e) = embedder.embed(feats.view())? {
                 embeddings.push(e);
                 labels.push(label);
             }
             start += len;
         }
+    }
+    if let (Some(npz), Some(path)) = (features, &args.features) {
+        npz.finish()?;
+        println!(
+            "wrote the features of {pieces} pieces to {}",
+            path.display()
+        );
+        return Ok(());
     }
     println!(
         "{} embeddings of {} speakers",

