@@ -2,7 +2,8 @@
 # Side-by-side offline benchmark on the eval sets, in one run on one
 # machine: gst-speakrs (the real element, `--threads` inference threads)
 # and sherpa-onnx (PyPI) running the same converted models. Prints DER
-# and xRT for both (peak RSS for ours). Usage:
+# and xRT for both (peak RSS for ours), and ours again with the int8
+# CAM++ (`precision=int8`). Usage:
 #   scripts/bench.sh [THREADS] [SET...]      (defaults: 2, real sim-dev sim-dev-noisy)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,5 +29,7 @@ for s in "${SETS[@]}"; do
 done
 echo "## gst-speakrs (element, $THREADS threads)"
 target/release/examples/evaluate --mode element --threads "$THREADS" --out "$OUT/speakrs" "${set_args[@]}" 2>/dev/null
+echo "## gst-speakrs, precision=int8 (element, $THREADS threads)"
+target/release/examples/evaluate --mode element --precision int8 --threads "$THREADS" --out "$OUT/speakrs-int8" "${set_args[@]}" 2>/dev/null
 echo "## sherpa-onnx 2.0.1 ($THREADS threads), scored by the same scorer"
 target/release/examples/evaluate --score-only "$OUT/sherpa" --label sherpa-onnx "${set_args[@]}" 2>/dev/null

@@ -1,6 +1,6 @@
 //! Accuracy guard: the element, through a real pipeline
 //! (`filesrc ! decodebin ! audioconvert ! speakrsdiarize ! fakesink`, default
-//! settings), on every file of the shared evaluation sets, scored against
+//! settings and `precision=int8`), on every file of the shared evaluation sets, scored against
 //! the reference RTTMs (collar 0, overlap scored, optimal mapping).
 //!
 //! The bound is the DER the README's *Accuracy* table states for the set,
@@ -23,6 +23,9 @@ use gstspeakrs::engine::output::rttm::parse_rttm;
 /// CPUs' ONNX Runtime kernels, which can move a frame or two.
 const MARGIN_POINTS: f64 = 0.3;
 
+/// The Accuracy table's column for `precision=int8`.
+const INT8_COLUMN: &str = "DER, precision=int8";
+
 fn init() {
     static INIT: std::sync::Once = std::sync::Once::new();
     INIT.call_once(|| {
@@ -31,28 +34,41 @@ fn init() {
     });
 }
 
-/// The DER (in %) the README's *Accuracy* table gives for `set`, from its
-/// row `| set (minutes) | **DER %** | …`.
-fn readme_der(set: &str) -> f64 {
+/// The DER (in %) the README's *Accuracy* table gives for `set` in the
+/// column headed `column` (`DER`, or `DER, precision=int8`), from its row
+/// `| set (minutes) | **DER %** | …`.
+fn readme_der(set: &str, column: &str) -> f64 {
     let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
         .expect("README.md");
     let section = readme
         .split("\n## Accuracy")
         .nth(1)
         .expect("README has an Accuracy section");
+    let cells =
+        |line: &str| -> Vec<String> { line.split('|').map(|c| c.trim().to_string()).collect() };
+    let header = section
+        .lines()
+        .find(|l| l.starts_with("| set (minutes) |"))
+        .expect("README's Accuracy table has a header");
+    let index = cells(header)
+        .iter()
+        .position(|c| c == column)
+        .unwrap_or_else(|| panic!("README's Accuracy table has no column {column:?}"));
     let prefix = format!("| {set} (");
     let row = section
         .lines()
         .find(|l| l.starts_with(&prefix))
         .unwrap_or_else(|| panic!("README's Accuracy table has no row for {set}"));
-    let cell = row.split('|').nth(2).expect("a DER cell");
-    cell.trim()
-        .trim_matches('*')
+    let cell = cells(row)
+        .get(index)
+        .cloned()
+        .unwrap_or_else(|| panic!("README's {set} row has no {column:?} cell"));
+    cell.trim_matches('*')
         .trim_end_matches('%')
         .trim()
         .trim_matches('*')
         .parse()
-        .unwrap_or_else(|e| panic!("README DER cell {cell:?} for {set}: {e}"))
+        .unwrap_or_else(|e| panic!("README {column} cell {cell:?} for {set}: {e}"))
 }
 
 fn segments(rttm: &str) -> Vec<Segment> {
@@ -63,14 +79,15 @@ fn segments(rttm: &str) -> Vec<Segment> {
         .collect()
 }
 
-/// Runs the element on one file to EOS and returns the RTTM it wrote.
-fn diarize_file(wav: &Path, uri: &str) -> String {
+/// Runs the element (with `properties` beyond the defaults) on one file
+/// to EOS and returns the RTTM it wrote.
+fn diarize_file(wav: &Path, uri: &str, properties: &str) -> String {
     let rttm = std::env::temp_dir().join(format!(
         "speakrs-accuracy-{}-{uri}.rttm",
         std::process::id()
     ));
     let description = format!(
-        "filesrc location=\"{}\" ! decodebin ! audioconvert ! speakrsdiarize rttm-location=\"{}\" ! fakesink",
+        "filesrc location=\"{}\" ! decodebin ! audioconvert ! speakrsdiarize rttm-location=\"{}\" {properties} ! fakesink",
         wav.display(),
         rttm.display()
     );
@@ -93,7 +110,9 @@ fn diarize_file(wav: &Path, uri: &str) -> String {
     text
 }
 
-fn check_set(set: &str) {
+/// Scores the element on every file of `set` against the README's figure
+/// in `column`; `properties` are the element's beyond the defaults.
+fn check_set(set: &str, column: &str, properties: &str) {
     init();
     common::model_set();
     let dir = common::shared().join("eval").join(set);
@@ -112,7 +131,7 @@ fn check_set(set: &str) {
             segments(&std::fs::read_to_string(dir.join(cells[rttm_col])).expect("reference"));
         let c = score(
             &reference,
-            &segments(&diarize_file(&dir.join(cells[wav_col]), uri)),
+            &segments(&diarize_file(&dir.join(cells[wav_col]), uri, properties)),
         );
         total.missed += c.missed;
         total.false_alarm += c.false_alarm;
@@ -122,7 +141,9 @@ fn check_set(set: &str) {
     }
     let pct = |v: f64| 100.0 * v / total.total;
     let der = pct(total.error());
-    let stated = readme_der(set);
+    let stated = readme_der(set, column);
+    let set = format!("{set} {properties}");
+    let set = set.trim_end();
     println!(
         "accuracy {set} ({files} files): DER {der:.2} % (missed {:.2}, false alarm {:.2}, confusion {:.2}); README {stated:.2} %, bound {:.2} %",
         pct(total.missed),
@@ -144,15 +165,32 @@ fn check_set(set: &str) {
 
 #[test]
 fn element_der_on_real_is_within_the_readme_figure() {
-    check_set("real");
+    check_set("real", "DER", "");
 }
 
 #[test]
 fn element_der_on_sim_dev_is_within_the_readme_figure() {
-    check_set("sim-dev");
+    check_set("sim-dev", "DER", "");
 }
 
 #[test]
 fn element_der_on_sim_dev_noisy_is_within_the_readme_figure() {
-    check_set("sim-dev-noisy");
+    check_set("sim-dev-noisy", "DER", "");
+}
+
+// The int8 CAM++ (`precision=int8`): its figures are the README's too.
+
+#[test]
+fn int8_element_der_on_real_is_within_the_readme_figure() {
+    check_set("real", INT8_COLUMN, "precision=int8");
+}
+
+#[test]
+fn int8_element_der_on_sim_dev_is_within_the_readme_figure() {
+    check_set("sim-dev", INT8_COLUMN, "precision=int8");
+}
+
+#[test]
+fn int8_element_der_on_sim_dev_noisy_is_within_the_readme_figure() {
+    check_set("sim-dev-noisy", INT8_COLUMN, "precision=int8");
 }

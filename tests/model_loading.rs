@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use gstspeakrs::engine::frontend::segmentation::Segmenter;
 use gstspeakrs::engine::loaded::{load_plda, EngineConfig, LoadedModels};
 use gstspeakrs::models::{
-    ModelError, ModelSet, ModelSetRequest, SessionConfig, SharedSession, SETUP_COMMAND,
+    ModelError, ModelSet, ModelSetRequest, Precision, SessionConfig, SharedSession, SETUP_COMMAND,
 };
 
 /// A private copy of the default model set, to damage.
@@ -343,4 +343,38 @@ fn callers_racing_for_a_busy_session_open_each_extra_one_once() {
         shared.replicas(),
         "a session was opened and thrown away"
     );
+}
+
+#[test]
+fn int8_precision_uses_the_int8_file_and_an_older_set_says_how_to_get_it() {
+    let int8 = |dir: &Path| {
+        ModelSet::resolve(&ModelSetRequest {
+            dir: Some(dir.into()),
+            precision: Precision::Int8,
+            ..Default::default()
+        })
+    };
+    let dir = copy_of_default_set("int8");
+    assert!(int8(&dir)
+        .unwrap()
+        .embedding
+        .ends_with("campplus-int8.onnx"));
+    assert!(resolve(&dir).unwrap().embedding.ends_with("campplus.onnx"));
+    // A set converted before the int8 model existed: its manifest lacks it.
+    let manifest = dir.join("manifest.json");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    json["files"]
+        .as_object_mut()
+        .unwrap()
+        .remove("embedding-int8");
+    std::fs::write(&manifest, json.to_string()).unwrap();
+    let msg = int8(&dir).unwrap_err().to_string();
+    assert!(
+        msg.contains("embedding-int8") && msg.contains(SETUP_COMMAND),
+        "{msg}"
+    );
+    // The fp32 set still loads.
+    assert!(resolve(&dir).is_ok());
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -415,4 +415,22 @@ mod tests {
         };
         assert_eq!(watched.stream_config().embedding_frames(), usize::MAX);
     }
+
+    #[test]
+    fn the_precision_property_picks_the_model_sets_embedding_file() {
+        let mut settings = Settings::default();
+        assert_eq!(
+            settings.pipeline_config().models.precision,
+            models::Precision::Fp32
+        );
+        settings.set("precision", &Precision::Int8.to_value());
+        assert_eq!(
+            settings.get("precision").get::<Precision>(),
+            Ok(Precision::Int8)
+        );
+        assert_eq!(
+            settings.pipeline_config().models.precision,
+            models::Precision::Int8
+        );
+    }
 }
