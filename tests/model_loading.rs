@@ -378,3 +378,40 @@ fn int8_precision_uses_the_int8_file_and_an_older_set_says_how_to_get_it() {
     assert!(resolve(&dir).is_ok());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_split_segmentation_is_used_only_from_a_set_that_has_it_and_no_override() {
+    let dir = copy_of_default_set("parts");
+    let parts = resolve(&dir)
+        .unwrap()
+        .segmentation_parts
+        .expect("the default set has segmentation-3.0 in two parts");
+    assert!(parts
+        .filterbank
+        .ends_with("segmentation-3.0-filterbank.onnx"));
+    // A segmentation file of the user's own replaces the set's, parts and all.
+    let overridden = ModelSet::resolve(&ModelSetRequest {
+        dir: Some(dir.clone()),
+        segmentation: Some(dir.join("segmentation-3.0.onnx")),
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(overridden.segmentation_parts, None);
+    // A set converted before the split: the whole model serves.
+    let manifest = dir.join("manifest.json");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    for role in ["segmentation-filterbank", "segmentation-after-filterbank"] {
+        json["files"].as_object_mut().unwrap().remove(role);
+    }
+    std::fs::write(&manifest, json.to_string()).unwrap();
+    assert_eq!(resolve(&dir).unwrap().segmentation_parts, None);
+    // A part the manifest names but that is damaged is an error, as any file.
+    let dir = copy_of_default_set("parts-damaged");
+    std::fs::write(dir.join("segmentation-3.0-filterbank.onnx"), b"not a model").unwrap();
+    assert!(matches!(
+        resolve(&dir).unwrap_err(),
+        ModelError::Checksum { .. }
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -4,9 +4,10 @@
 mod common;
 
 use common::{cosine, model_set, npy_f32, session};
+use gstspeakrs::engine::config::CHUNK_SAMPLES;
 use gstspeakrs::engine::frontend::embedding::Embedder;
 use gstspeakrs::engine::frontend::fbank::Fbank;
-use gstspeakrs::engine::frontend::segmentation::Segmenter;
+use gstspeakrs::engine::frontend::segmentation::{decode_powerset, Segmenter};
 use ndarray::{s, Axis, Ix2, Ix3};
 
 fn max_abs_diff(a: ndarray::ArrayViewD<f32>, b: ndarray::ArrayViewD<f32>) -> f32 {
@@ -47,7 +48,71 @@ fn fbank_matches_torchaudio_kaldi_within_1e_3() {
 
 #[test]
 fn segmentation_matches_pytorch_argmax_and_probabilities() {
-    let segmenter = Segmenter::new(session(model_set().segmentation, 2)).unwrap();
+    check_segmentation(&Segmenter::new(session(model_set().segmentation, 2)).unwrap());
+}
+
+/// The default set's segmentation in two parts (filterbank, the rest).
+fn split_segmenter() -> Segmenter {
+    let parts = model_set()
+        .segmentation_parts
+        .expect("scripts/setup.sh converts segmentation-3.0 in two parts too");
+    Segmenter::split(
+        session(parts.filterbank, 1),
+        session(parts.after_filterbank, 1),
+    )
+    .unwrap()
+}
+
+#[test]
+fn segmentation_in_two_parts_matches_pytorch_argmax_and_probabilities() {
+    check_segmentation(&split_segmenter());
+}
+
+/// Windows at a 1 s step share one filterbank pass and give what the whole
+/// model gives each alone; a window whose audio does not continue the one
+/// before (here the stream's zero-padded last one, moved) gets its own pass.
+#[test]
+fn overlapping_windows_share_the_filterbank_and_match_the_whole_model() {
+    let path = common::shared().join("eval/sim-dev/wav/simdev_000.wav");
+    let audio: Vec<f32> = hound::WavReader::open(&path)
+        .unwrap()
+        .samples::<i16>()
+        .map(|s| f32::from(s.unwrap()) / 32768.0)
+        .collect();
+    let step = 16_000;
+    let mut padded = audio[5 * step..].to_vec();
+    padded.resize(CHUNK_SAMPLES, 0.0);
+    let mut windows: Vec<(usize, &[f32])> = (0..4)
+        .map(|k| (k * step, &audio[k * step..k * step + CHUNK_SAMPLES]))
+        .collect();
+    // Positioned as if it continued the fourth window, but other audio.
+    windows.push((4 * step, &padded[..]));
+    let whole = Segmenter::new(session(model_set().segmentation, 1)).unwrap();
+    let split = split_segmenter();
+    let before = split.filtered_samples();
+    let ours = split.log_probabilities_at(&windows).unwrap();
+    let filtered = split.filtered_samples() - before;
+    assert_eq!(
+        filtered as usize,
+        CHUNK_SAMPLES + 3 * step + CHUNK_SAMPLES,
+        "four windows at a 1 s step in one pass, the fifth alone"
+    );
+    let alone: Vec<&[f32]> = windows.iter().map(|(_, w)| *w).collect();
+    let theirs = whole.log_probabilities(&alone).unwrap();
+    assert_eq!(ours.shape(), theirs.shape());
+    let worst = ours
+        .iter()
+        .zip(theirs.iter())
+        .map(|(a, b)| (a.exp() - b.exp()).abs())
+        .fold(0f32, f32::max);
+    println!("split vs whole model, max |delta probability| = {worst:.2e}");
+    assert!(worst <= 1e-4, "split vs whole: max |delta p| {worst}");
+    for (x, y) in ours.outer_iter().zip(theirs.outer_iter()) {
+        assert_eq!(decode_powerset(x), decode_powerset(y));
+    }
+}
+
+fn check_segmentation(segmenter: &Segmenter) {
     let input = npy_f32("models/segmentation_input.npy")
         .into_dimensionality::<Ix3>()
         .unwrap();

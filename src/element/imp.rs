@@ -199,7 +199,14 @@ impl BaseTransformImpl for SpeakrsDiarize {
             "models loaded in {:.2} s, provider {}: segmentation {}, embedding {} ({} sessions), PLDA {}",
             loading.elapsed().as_secs_f64(),
             config.provider.mode.name(),
-            models.models.segmentation.display(),
+            match &models.models.segmentation_parts {
+                Some(parts) => format!(
+                    "{} + {}",
+                    parts.filterbank.display(),
+                    parts.after_filterbank.display()
+                ),
+                None => models.models.segmentation.display().to_string(),
+            },
             models.models.embedding.display(),
             models.embedders.len(),
             models

@@ -11,6 +11,10 @@ pub const FRAMES_PER_CHUNK: usize = 589;
 /// in seconds.
 pub const FRAME_STEP: f64 = 0.016875;
 pub const FRAME_DURATION: f64 = 0.0619375;
+/// Segmentation-3.0's sinc filterbank: taps of each filter and the stride
+/// between its outputs, in samples.
+pub const SINC_TAPS: usize = 251;
+pub const SINC_STRIDE: usize = 10;
 /// Local speakers per chunk and powerset classes of segmentation-3.0.
 pub const LOCAL_SPEAKERS: usize = 3;
 pub const POWERSET_CLASSES: usize = 7;

@@ -49,8 +49,12 @@ impl LoadedModels {
                 replica,
             })
         };
-        let segmenters = per_thread(threads, |r| {
-            Segmenter::new(session(&models.segmentation, r)?)
+        let segmenters = per_thread(threads, |r| match &models.segmentation_parts {
+            Some(parts) => Segmenter::split(
+                session(&parts.filterbank, r)?,
+                session(&parts.after_filterbank, r)?,
+            ),
+            None => Segmenter::new(session(&models.segmentation, r)?),
         })?;
         let embedders = per_thread(threads, |r| Embedder::new(session(&models.embedding, r)?))?;
         let embedder = &embedders[0];

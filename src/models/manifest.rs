@@ -58,6 +58,20 @@ pub struct ModelSet {
     /// A PLDA: a `.npz` file (ours or pyannote's `plda.npz` beside
     /// `xvec_transform.npz`) or a directory of speakrs `plda_*.npy` files.
     pub plda: Option<PathBuf>,
+    /// The segmentation model in two parts, when the set has them and no
+    /// `segmentation` file overrides it: overlapping windows then share
+    /// one pass of the sinc filterbank over the audio.
+    pub segmentation_parts: Option<SegmentationParts>,
+}
+
+/// segmentation-3.0 split after its sinc filterbank (tools/convert_models.py).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentationParts {
+    /// Audio `[1, 1, T]` → filterbank `[1, 80, (T − 251) / 10 + 1]`.
+    pub filterbank: PathBuf,
+    /// Windows `[N, 1, 160000]` and their filterbanks `[N, 80, 15975]` →
+    /// the whole model's `[N, 589, 7]`.
+    pub after_filterbank: PathBuf,
 }
 
 #[derive(Debug, Deserialize)]
@@ -145,11 +159,24 @@ impl ModelSet {
         let (embedding_role, _) = request.precision.embedding();
         let embedding = verify(embedding_role, request.embedding.is_some())?;
         let plda = verify("plda", request.plda.is_some())?;
+        // Sets converted before the split lack both parts: the whole model serves.
+        let parts = ["segmentation-filterbank", "segmentation-after-filterbank"];
+        let segmentation_parts = if request.segmentation.is_none()
+            && parts.iter().all(|role| manifest.files.contains_key(*role))
+        {
+            Some(SegmentationParts {
+                filterbank: verify(parts[0], false)?.unwrap_or_default(),
+                after_filterbank: verify(parts[1], false)?.unwrap_or_default(),
+            })
+        } else {
+            None
+        };
         Ok(ModelSet {
             dir: dir.to_path_buf(),
             segmentation: segmentation.unwrap_or_default(),
             embedding: embedding.unwrap_or_default(),
             plda,
+            segmentation_parts,
         })
     }
 
@@ -189,6 +216,7 @@ impl ModelSet {
             segmentation,
             embedding,
             plda,
+            segmentation_parts: None,
         })
     }
 }

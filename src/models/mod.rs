@@ -11,7 +11,7 @@ pub mod runtime;
 pub mod voices;
 
 pub use error::ModelError;
-pub use manifest::{ModelSet, ModelSetRequest, Precision};
+pub use manifest::{ModelSet, ModelSetRequest, Precision, SegmentationParts};
 pub use pool::{SessionGuard, SharedSession};
 pub use provider::Mode;
 pub use runtime::SessionConfig;

@@ -180,9 +180,9 @@ impl Worker {
                 Err(_) => break,
             }
         }
-        let audio: Vec<&[f32]> = pending.iter().map(|j| &j.audio[..]).collect();
+        let audio: Vec<(usize, &[f32])> = pending.iter().map(|j| (j.start, &j.audio[..])).collect();
         let started = profile::start();
-        let log_probs = self.segmenter.log_probabilities(&audio);
+        let log_probs = self.segmenter.log_probabilities_at(&audio);
         profile::record(Stage::Segmentation, started);
         let mut own = Vec::new();
         match log_probs {
