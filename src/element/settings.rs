@@ -58,7 +58,7 @@ pub enum Precision {
     #[enum_value(name = "fp32: the speaker-embedding model as trained", nick = "fp32")]
     Fp32 = 0,
     #[enum_value(
-        name = "int8: its convolutions in int8, faster on CPU, DER within a few tenths of fp32",
+        name = "int8: most of its convolutions in int8, faster on CPU, DER within about half a point of fp32",
         nick = "int8"
     )]
     Int8 = 1,
