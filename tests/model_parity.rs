@@ -161,24 +161,7 @@ fn check_segmentation(segmenter: &Segmenter) {
 #[test]
 fn campplus_matches_pytorch_cosine_including_short_input() {
     let embedder = Embedder::new(session(model_set().embedding, 2)).unwrap();
-    assert_eq!(embedder.dimension(), 192);
-    let mut worst = 1f64;
-    for (input, output) in [
-        ("models/campplus_input.npy", "models/campplus_output.npy"),
-        (
-            "models/campplus_short_input.npy",
-            "models/campplus_short_output.npy",
-        ),
-    ] {
-        let feats = npy_f32(input).into_dimensionality::<Ix3>().unwrap();
-        let expected = npy_f32(output).into_dimensionality::<Ix2>().unwrap();
-        for (f, e) in feats.axis_iter(Axis(0)).zip(expected.axis_iter(Axis(0))) {
-            let ours = embedder.embed(f).unwrap().unwrap();
-            let cos = cosine(&ours, e.as_slice().unwrap());
-            println!("{input}: cosine {cos:.7}");
-            worst = worst.min(cos);
-        }
-    }
+    let worst = worst_cosine_to_pytorch(&embedder, "fp32");
     assert!(worst >= 0.9999, "CAM++ min cosine {worst} < 0.9999");
     // CAM++'s minimum input: 3 frames run, 2 are refused rather than crash.
     let feats = npy_f32("models/campplus_short_input.npy")
@@ -208,6 +191,16 @@ fn int8_campplus_stays_close_to_pytorch() {
     .unwrap_or_else(|e| panic!("{e}"));
     assert!(set.embedding.ends_with("campplus-int8.onnx"), "{set:?}");
     let embedder = Embedder::new(session(set.embedding, 2)).unwrap();
+    let worst = worst_cosine_to_pytorch(&embedder, "int8");
+    assert!(
+        worst >= INT8_MIN_COSINE,
+        "int8 CAM++ min cosine {worst} < {INT8_MIN_COSINE}"
+    );
+}
+
+/// The least cosine of `embedder`'s embeddings of the reference inputs
+/// (10 s and 2.5 s) to PyTorch's, each printed under `label`.
+fn worst_cosine_to_pytorch(embedder: &Embedder, label: &str) -> f64 {
     assert_eq!(embedder.dimension(), 192);
     let mut worst = 1f64;
     for (input, output) in [
@@ -222,14 +215,11 @@ fn int8_campplus_stays_close_to_pytorch() {
         for (f, e) in feats.axis_iter(Axis(0)).zip(expected.axis_iter(Axis(0))) {
             let ours = embedder.embed(f).unwrap().unwrap();
             let cos = cosine(&ours, e.as_slice().unwrap());
-            println!("int8 {input}: cosine {cos:.5}");
+            println!("{label} {input}: cosine {cos:.7}");
             worst = worst.min(cos);
         }
     }
-    assert!(
-        worst >= INT8_MIN_COSINE,
-        "int8 CAM++ min cosine {worst} < {INT8_MIN_COSINE}"
-    );
+    worst
 }
 
 /// The least cosine the int8 CAM++ may have to PyTorch's fp32 embeddings.
