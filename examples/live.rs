@@ -9,6 +9,7 @@
 //! buffer's `speakers` name everyone speaking anywhere inside it, so live
 //! turns built from them are stretched by up to a buffer at each end:
 //! 100 ms buffers added ~3 points of false alarm to the live figure.
+//! `--precision int8` runs the element with the int8 CAM++.
 //!
 //! - `der`: each file as its own stream, accelerated (non-live source:
 //!   buffers wait for the analysis, which is what a live stream that keeps
@@ -55,6 +56,7 @@ struct Options {
     interval: f64,
     horizon: f64,
     buffer_ms: Option<u64>,
+    precision: String,
 }
 
 fn parse() -> Options {
@@ -71,6 +73,7 @@ fn parse() -> Options {
         interval: 30.0,
         horizon: 600.0,
         buffer_ms: None,
+        precision: "fp32".into(),
     };
     while let Some(flag) = args.next() {
         let v = args
@@ -96,6 +99,7 @@ fn parse() -> Options {
             "--cluster-interval" => o.interval = num(&v),
             "--horizon" => o.horizon = num(&v),
             "--buffer-ms" => o.buffer_ms = Some(num(&v) as u64),
+            "--precision" => o.precision = v,
             other => panic!("unknown flag {other}"),
         }
     }
@@ -109,12 +113,13 @@ fn clip(segments: &[Segment], until: f64) -> Vec<Segment> {
 fn properties(o: &Options, threads: usize) -> String {
     let ns = |s: f64| (s * 1e9) as u64;
     format!(
-        "latency={} cluster-interval={} horizon={} step={} threads={}",
+        "latency={} cluster-interval={} horizon={} step={} threads={} precision={}",
         ns(o.latency),
         ns(o.interval),
         ns(o.horizon),
         o.step,
-        threads
+        threads,
+        o.precision
     )
 }
 

@@ -1,13 +1,13 @@
 //! Model-set resolution from an arbitrary `manifest.json` (first byte:
-//! which files the request overrides, and whether the manifest exists at
-//! all). The directory holds small stand-in model files, so that entries
+//! which files the request overrides, whether the manifest exists at all,
+//! and the precision asked for). The directory holds small stand-in model files, so that entries
 //! naming them reach the sha256 check, matching or not.
 #![no_main]
 
 use std::path::PathBuf;
 use std::sync::LazyLock;
 
-use gstspeakrs::models::{ModelSet, ModelSetRequest};
+use gstspeakrs::models::{ModelSet, ModelSetRequest, Precision};
 use libfuzzer_sys::fuzz_target;
 
 /// Per process: libFuzzer's parallel jobs must not share the manifest.
@@ -36,6 +36,7 @@ fuzz_target!(|data: &[u8]| {
         segmentation: pick(1, "segmentation.onnx"),
         embedding: pick(2, "campplus.onnx"),
         plda: pick(4, "sub/plda.npz"),
+        precision: if flags & 16 == 0 { Precision::Fp32 } else { Precision::Int8 },
     };
     if let Ok(set) = ModelSet::resolve(&request) {
         assert_eq!(set.dir, dir);
