@@ -11,7 +11,7 @@ scripts/setup.sh
 echo "==> docs/speakrsdiarize.md matches the built element"
 scripts/element_docs.sh --check
 
-# The accuracy guard first, with its DER figures in the log (about 6 min
+# The accuracy guard first (fp32 and int8), with its DER figures in the log (about 4 min
 # on 2 cores), then every other suite.
 echo "==> accuracy: the element's DER on ../shared/eval against the README"
 cargo test --release --locked --test accuracy -- --nocapture
