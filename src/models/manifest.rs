@@ -23,8 +23,8 @@ pub enum Precision {
     /// The converted model as trained.
     #[default]
     Fp32,
-    /// Its convolutions in int8 (`campplus-int8.onnx`): faster on CPU,
-    /// embeddings at cosine ≈ 0.98 to fp32 (docs/performance.md).
+    /// Most of its convolutions in int8 (`campplus-int8.onnx`): faster on
+    /// CPU, embeddings at cosine ≈ 0.995 to fp32 (docs/performance.md).
     Int8,
 }
 
@@ -141,11 +141,9 @@ impl ModelSet {
                 } else {
                     Err(ModelError::Manifest {
                         path: manifest_path.into(),
-                        reason: if role == "embedding-int8" {
-                            "no `embedding-int8` entry: this model set has no int8 CAM++ (precision=int8); sets converted before it existed gain it by re-running the set-up".into()
-                        } else {
-                            format!("no `{role}` entry")
-                        },
+                        reason: format!(
+                            "no `{role}` entry (a set converted before the file existed gains it by re-running the set-up)"
+                        ),
                     })
                 };
             };
