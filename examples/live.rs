@@ -35,6 +35,7 @@ mod sets;
 mod stream;
 
 use process::{cpu_seconds, rss_mib};
+use gstspeakrs::engine::profile::{Profile, Stage};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -191,8 +192,8 @@ fn looped_reference(one: &[Segment], loop_len: f64, until: f64) -> Vec<Segment> 
 }
 
 fn streams(o: &Options) {
-    println!("| streams | per-stream CPU | skipped chunks | peak RSS | live vs EOS DER | label switches | real time |");
-    println!("|---|---|---|---|---|---|---|");
+    println!("| streams | per-stream CPU | of which segmentation / embedding | frames embedded / audio s | skipped chunks | peak RSS | live vs EOS DER | label switches | real time |");
+    println!("|---|---|---|---|---|---|---|---|---|");
     match o.streams[..] {
         [n] => streams_row(o, n),
         // One process per count: peak RSS is then that count's alone, not
@@ -205,7 +206,7 @@ fn streams(o: &Options) {
 fn streams_row(o: &Options, n: usize) {
     let (audio, reference) = looped(&read_set(&o.set));
     let (audio, reference) = (Arc::new(audio), Arc::new(reference));
-    let (cpu0, wall0) = (cpu_seconds(), Instant::now());
+    let (cpu0, wall0, profile0) = (cpu_seconds(), Instant::now(), Profile::now());
     let peak = Arc::new(AtomicU64::new(0));
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let monitor = {
@@ -246,9 +247,17 @@ fn streams_row(o: &Options, n: usize) {
         between += score(&clip(&x.eos, until), &clip(&x.live, until));
     }
     let switches: usize = outcomes.iter().map(|x| x.label_switches).sum();
+    // Where each stream's CPU goes (the stages' thread CPU time), and how
+    // much CAM++ work a second of its audio costs.
+    let spent = Profile::now().since(&profile0);
+    let audio_seconds: f64 = outcomes.iter().map(|x| x.pushed_seconds).sum();
+    let per_stream = |stage: Stage| 100.0 * spent.stage(stage) / wall / n as f64;
     println!(
-        "| {n} | {:.0} % of a core | {skipped} | {} MiB | {} | {switches} | {} |",
+        "| {n} | {:.0} % of a core | {:.0} / {:.0} % | {:.0} | {skipped} | {} MiB | {} | {switches} | {} |",
         100.0 * cpu,
+        per_stream(Stage::Segmentation),
+        per_stream(Stage::Embedding),
+        spent.embedded_frames as f64 / audio_seconds.max(1e-9),
         peak.load(Ordering::Relaxed),
         pct(&between),
         if skipped == 0 { "yes" } else { "no (degraded)" }
