@@ -253,7 +253,7 @@ fn streams_row(o: &Options, n: usize) {
     let audio_seconds: f64 = outcomes.iter().map(|x| x.pushed_seconds).sum();
     let per_stream = |stage: Stage| 100.0 * spent.stage(stage) / wall / n as f64;
     println!(
-        "| {n} | {:.0} % of a core | {:.0} / {:.0} % | {:.0} | {skipped} | {} MiB | {} | {switches} | {} |",
+        "| {n} | {:.1} % of a core | {:.1} / {:.1} % | {:.0} | {skipped} | {} MiB | {} | {switches} | {} |",
         100.0 * cpu,
         per_stream(Stage::Segmentation),
         per_stream(Stage::Embedding),
