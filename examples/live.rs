@@ -34,8 +34,8 @@ mod sets;
 #[path = "live/stream.rs"]
 mod stream;
 
-use process::{cpu_seconds, rss_mib};
 use gstspeakrs::engine::profile::{Profile, Stage};
+use process::{cpu_seconds, rss_mib};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

@@ -8,7 +8,7 @@ use gst::glib;
 use gst::prelude::*;
 
 use crate::engine::clustering::ClusteringConfig;
-use crate::engine::config::MAX_EMBEDDING_FBANK_FRAMES;
+use crate::engine::config::max_embedding_fbank_frames;
 use crate::engine::loaded::EngineConfig;
 use crate::engine::online::OnlineConfig;
 use crate::engine::registry::DEFAULT_NAMING_THRESHOLD;
@@ -190,7 +190,7 @@ impl Settings {
             max_embedding_frames: Some(if held {
                 usize::MAX
             } else {
-                MAX_EMBEDDING_FBANK_FRAMES
+                max_embedding_fbank_frames(self.step)
             }),
             ..Default::default()
         }
@@ -405,10 +405,13 @@ mod tests {
     #[test]
     fn embeddings_are_capped_unless_labels_are_watched_live() {
         let file = Settings::default();
-        assert_eq!(
-            file.stream_config().embedding_frames(),
-            MAX_EMBEDDING_FBANK_FRAMES
-        );
+        assert_eq!(file.stream_config().embedding_frames(), 300);
+        // A coarse step embeds a step's worth, so no second goes unembedded.
+        let coarse = Settings {
+            step: 4.0,
+            ..Settings::default()
+        };
+        assert_eq!(coarse.stream_config().embedding_frames(), 400);
         let watched = Settings {
             latency: gst::ClockTime::from_seconds(10),
             ..Settings::default()

@@ -31,6 +31,18 @@ pub const MIN_EMBEDDING_SAMPLES: usize = 720;
 /// long turn then embed different 3 s rather than nearly the same 10 s,
 /// a third of the CAM++ work, and DER fell on every set (docs/performance.md).
 pub const MAX_EMBEDDING_FBANK_FRAMES: usize = 300;
+/// Fbank frames per second of audio (10 ms shift).
+pub const FBANK_FRAMES_PER_SECOND: usize = SAMPLE_RATE as usize / FBANK_SHIFT;
+
+/// The embedding cap at chunk step `step_seconds`: 3 s, or the step when
+/// it is longer, so that the middles of consecutive chunks still cover
+/// every second of a long turn. Capped at 3 s, a 4 s step left a quarter
+/// of such a turn unembedded and lost up to 3.6 DER points, an 8 s step
+/// up to 15.8 (docs/performance.md, *Coarser steps*).
+pub fn max_embedding_fbank_frames(step_seconds: f64) -> usize {
+    let step_frames = (step_seconds.max(0.0) * FBANK_FRAMES_PER_SECOND as f64).ceil();
+    MAX_EMBEDDING_FBANK_FRAMES.max(step_frames as usize)
+}
 /// CAM++ cannot run on fewer fbank frames than this.
 pub const MIN_EMBEDDING_FBANK_FRAMES: usize = 3;
 /// Default chunk step (the reference): 1 s.

@@ -8,7 +8,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Sender, TrySendError};
 
 use crate::engine::config::{
-    CHUNK_SAMPLES, DEFAULT_STEP_SECONDS, MAX_EMBEDDING_FBANK_FRAMES, SAMPLE_RATE,
+    max_embedding_fbank_frames, CHUNK_SAMPLES, DEFAULT_STEP_SECONDS, SAMPLE_RATE,
 };
 use crate::engine::frontend::chunks::ChunkAnalysis;
 use crate::engine::frontend::inference::{self, ChunkJob, Shared};
@@ -58,8 +58,8 @@ impl Default for StreamConfig {
 }
 
 impl StreamConfig {
-    /// The embedding cap in use: the one set, else 3 s
-    /// (`MAX_EMBEDDING_FBANK_FRAMES`) when clustering once at the end, and
+    /// The embedding cap in use: the one set, else 3 s or the step
+    /// ([`max_embedding_fbank_frames`]) when clustering once at the end, and
     /// every frame when re-clustering while streaming. There each new
     /// chunk is labelled by its own embeddings, which whole-chunk
     /// embeddings make steadier: with the cap, live labels on a continuous
@@ -72,7 +72,7 @@ impl StreamConfig {
             .unwrap_or(if self.online.cluster_interval > 0.0 {
                 usize::MAX
             } else {
-                MAX_EMBEDDING_FBANK_FRAMES
+                max_embedding_fbank_frames(self.step_seconds)
             })
     }
 
