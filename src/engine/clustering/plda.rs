@@ -7,11 +7,12 @@
 //! (the format `save_npz` writes). Arrays may be float32 or float64.
 
 use std::fs::File;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use nalgebra::{DMatrix, SymmetricEigen};
-use ndarray::{Array1, Array2, ArrayD, ArrayView1, ArrayView2, Ix1, Ix2, IxDyn, OwnedRepr};
-use ndarray_npy::{NpzReader, NpzWriter, ReadNpyError, ReadNpzError};
+use ndarray::{Array1, Array2, ArrayD, ArrayView1, ArrayView2, Ix1, Ix2};
+use ndarray_npy::{NpzWriter, ReadNpyError, ReadNpyExt};
 
 use crate::engine::clustering::ahc::norm_f32;
 
@@ -76,38 +77,114 @@ fn open(file: &Path) -> Result<File, PldaError> {
     })
 }
 
-fn is_wrong_dtype(e: &ReadNpzError) -> bool {
-    matches!(e, ReadNpzError::Npy(ReadNpyError::WrongDescriptor(_)))
-}
+/// The most bytes one PLDA array may take (pyannote's largest is 512 KiB).
+const MAX_ARRAY_BYTES: u64 = 64 << 20;
 
-/// Reads each named array as float64, falling back to float32;
-/// returns (array, was_f32).
+/// Reads each named array of an npz (`name` or `name.npy` inside it);
+/// returns (array, was_f32) as [`read_npy`].
 fn read_npz(file: &Path, names: &[&str]) -> Result<Vec<(ArrayD<f64>, bool)>, PldaError> {
-    let mut npz = NpzReader::new(open(file)?).map_err(|e| arr_err(file, "*", e.to_string()))?;
+    let mut zip =
+        zip::ZipArchive::new(open(file)?).map_err(|e| arr_err(file, "*", e.to_string()))?;
     let mut out = Vec::new();
     for &name in names {
-        let got = match npz.by_name::<OwnedRepr<f64>, IxDyn>(name) {
-            Ok(a) => Ok((a, false)),
-            Err(e) if is_wrong_dtype(&e) => npz
-                .by_name::<OwnedRepr<f32>, IxDyn>(name)
-                .map(|a| (a.mapv(f64::from), true)),
-            Err(e) => Err(e),
-        };
-        out.push(got.map_err(|e| arr_err(file, name, e.to_string()))?);
+        let index = zip
+            .index_for_name(name)
+            .or_else(|| zip.index_for_name(&format!("{name}.npy")))
+            .ok_or_else(|| arr_err(file, name, "not in the npz"))?;
+        let entry = zip
+            .by_index(index)
+            .map_err(|e| arr_err(file, name, e.to_string()))?;
+        out.push(parse_npy(file, name, &read_limited(file, name, entry)?)?);
     }
     Ok(out)
 }
 
+/// A `.npy` file as float64, falling back to float32; returns (array, was_f32).
 fn read_npy(file: &Path, name: &str) -> Result<(ArrayD<f64>, bool), PldaError> {
-    use ndarray_npy::ReadNpyExt;
+    parse_npy(file, name, &read_limited(file, name, open(file)?)?)
+}
+
+fn read_limited(file: &Path, name: &str, reader: impl Read) -> Result<Vec<u8>, PldaError> {
+    let mut bytes = Vec::new();
+    reader
+        .take(MAX_ARRAY_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| arr_err(file, name, e.to_string()))?;
+    if bytes.len() as u64 > MAX_ARRAY_BYTES {
+        return Err(arr_err(
+            file,
+            name,
+            format!("larger than {} MiB: not a PLDA array", MAX_ARRAY_BYTES >> 20),
+        ));
+    }
+    Ok(bytes)
+}
+
+fn parse_npy(file: &Path, name: &str, bytes: &[u8]) -> Result<(ArrayD<f64>, bool), PldaError> {
+    npy_fits(bytes).map_err(|msg| arr_err(file, name, msg))?;
     let err = |e: ReadNpyError| arr_err(file, name, e.to_string());
-    match ArrayD::<f64>::read_npy(open(file)?) {
+    match ArrayD::<f64>::read_npy(bytes) {
         Ok(a) => Ok((a, false)),
-        Err(ReadNpyError::WrongDescriptor(_)) => ArrayD::<f32>::read_npy(open(file)?)
+        Err(ReadNpyError::WrongDescriptor(_)) => ArrayD::<f32>::read_npy(bytes)
             .map(|a| (a.mapv(f64::from), true))
             .map_err(err),
         Err(e) => Err(err(e)),
     }
+}
+
+/// Refuses an npy whose header claims more than the bytes hold:
+/// ndarray-npy allocates the header length it reads, and then the
+/// array's declared size, before reading either, so a corrupt or hostile
+/// file could ask for gigabytes (found by `fuzz/fuzz_targets/plda.rs`).
+/// Anything it cannot make out is left for ndarray-npy to reject.
+fn npy_fits(bytes: &[u8]) -> Result<(), String> {
+    if bytes.get(..6) != Some(b"\x93NUMPY") {
+        return Ok(());
+    }
+    let (len_bytes, header_start) = match bytes.get(6) {
+        Some(1) => (2, 10),
+        Some(2 | 3) => (4, 12),
+        _ => return Ok(()),
+    };
+    let Some(len) = bytes.get(8..8 + len_bytes) else {
+        return Ok(());
+    };
+    let header_len = len
+        .iter()
+        .rev()
+        .fold(0usize, |n, &b| (n << 8) | usize::from(b));
+    let data_start = header_start + header_len;
+    let Some(header) = bytes.get(header_start..data_start) else {
+        return Err(format!(
+            "npy header of {header_len} bytes in {} bytes",
+            bytes.len()
+        ));
+    };
+    // The element count from `'shape': (a, b, ...)`; every accepted
+    // element type (float32, float64) takes at least 4 bytes.
+    let header = String::from_utf8_lossy(header);
+    let Some(shape) = header
+        .split_once("'shape'")
+        .and_then(|(_, rest)| rest.split_once('('))
+        .and_then(|(_, rest)| rest.split_once(')'))
+        .map(|(tuple, _)| tuple)
+    else {
+        return Ok(());
+    };
+    let mut count: usize = 1;
+    for dim in shape.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let Ok(dim) = dim.parse::<usize>() else {
+            return Ok(());
+        };
+        count = count.saturating_mul(dim);
+    }
+    let data = bytes.len() - data_start;
+    if count.saturating_mul(4) > data {
+        return Err(format!(
+            "npy header declares {count} elements, but only {data} bytes of data follow"
+        ));
+    }
+    Ok(())
 }
 
 fn to1(file: &Path, name: &str, a: ArrayD<f64>) -> Result<Array1<f64>, PldaError> {
@@ -370,4 +447,39 @@ fn generalized_eigen(
         }
     }
     Ok((transform, phi))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An npy v2 file: header `dict` padded as numpy pads it, then `data`.
+    fn npy(header_len: Option<u32>, dict: &str, data: &[u8]) -> Vec<u8> {
+        let mut out = b"\x93NUMPY\x02\x00".to_vec();
+        let header = format!("{dict}\n");
+        let len = header_len.unwrap_or(header.len() as u32);
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(header.as_bytes());
+        out.extend_from_slice(data);
+        out
+    }
+
+    const DICT: &str = "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }";
+
+    #[test]
+    fn an_npy_claiming_more_than_it_holds_is_refused_before_anything_is_allocated() {
+        let data: Vec<u8> = [1.0f64, 2.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let file = Path::new("plda_mu.npy");
+        let (good, f32) = parse_npy(file, "mu", &npy(None, DICT, &data)).expect("a valid npy");
+        assert_eq!((good.as_slice().unwrap(), f32), (&[1.0, 2.0][..], false));
+        // A 3.6 GB header length (the fuzzer's case) and a 10¹⁰-element shape.
+        let long_header = npy(Some(3_632_594_826), DICT, &data);
+        let err = parse_npy(file, "mu", &long_header).unwrap_err().to_string();
+        assert!(err.contains("npy header of 3632594826 bytes"), "{err}");
+        let huge = DICT.replace("(2,)", "(100000, 100000)");
+        let err = parse_npy(file, "mu", &npy(None, &huge, &data))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("declares 10000000000 elements"), "{err}");
+    }
 }
