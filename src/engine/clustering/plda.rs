@@ -114,7 +114,10 @@ fn read_limited(file: &Path, name: &str, reader: impl Read) -> Result<Vec<u8>, P
         return Err(arr_err(
             file,
             name,
-            format!("larger than {} MiB: not a PLDA array", MAX_ARRAY_BYTES >> 20),
+            format!(
+                "larger than {} MiB: not a PLDA array",
+                MAX_ARRAY_BYTES >> 20
+            ),
         ));
     }
     Ok(bytes)
