@@ -51,6 +51,7 @@ APT_PACKAGES=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-ugly gstreamer1.0-libav meson ninja-build
   python3 python3-venv python3-pip unzip
+  python3-gi gir1.2-gstreamer-1.0
 )
 
 step "system packages (apt)"
