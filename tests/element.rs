@@ -461,3 +461,95 @@ fn state_cycles_leave_no_threads_behind() {
         "{after} threads after 100 cycles, {before} before"
     );
 }
+
+/// The latest end of the turns of a `speakrs-diarization` message, in seconds.
+fn latest_turn_end(message: &gst::StructureRef) -> f64 {
+    message
+        .get::<gst::Array>("turns")
+        .unwrap()
+        .iter()
+        .filter_map(|t| {
+            t.get::<gst::Structure>()
+                .unwrap()
+                .get::<Option<gst::ClockTime>>("end-stream-time")
+                .unwrap()
+        })
+        .map(|end| end.nseconds() as f64 / 1e9)
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn interim_turns_keep_coming_while_the_audio_pauses() {
+    let _guard = init();
+    // A non-live source sends 30 s at once, then nothing for a while (no
+    // EOS). The chunks still being analysed when its last buffer arrived
+    // must be reported as they finish, not when more audio comes.
+    let pipeline = gst::parse::launch(
+        "appsrc name=src format=time \
+         caps=audio/x-raw,format=S16LE,layout=interleaved,rate=16000,channels=1 \
+         ! speakrsdiarize ! fakesink",
+    )
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let src = pipeline
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    let bus = pipeline.bus().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let data = std::fs::read(sample_wav()).unwrap();
+    let mut pts = gst::ClockTime::ZERO;
+    for piece in data[44..].chunks(3200) {
+        let duration = gst::ClockTime::from_nseconds(piece.len() as u64 / 2 * 62_500);
+        let mut buffer = gst::Buffer::from_mut_slice(piece.to_vec());
+        let b = buffer.get_mut().unwrap();
+        b.set_pts(pts);
+        b.set_duration(duration);
+        pts += duration;
+        src.push_buffer(buffer).unwrap();
+    }
+    // Interim messages until none came for 5 s (a minute at most).
+    let mut paused_until = 0.0f64;
+    let started = std::time::Instant::now();
+    while let Some(message) = bus.timed_pop_filtered(
+        gst::ClockTime::from_seconds(5),
+        &[gst::MessageType::Element, gst::MessageType::Error],
+    ) {
+        let s = message.structure().unwrap();
+        assert_eq!(s.name(), "speakrs-diarization", "{message:?}");
+        paused_until = paused_until.max(latest_turn_end(s));
+        if started.elapsed().as_secs() > 60 {
+            break;
+        }
+    }
+    src.end_of_stream().unwrap();
+    let mut at_eos = None;
+    while let Some(message) = bus.timed_pop_filtered(
+        gst::ClockTime::from_seconds(60),
+        &[
+            gst::MessageType::Element,
+            gst::MessageType::Eos,
+            gst::MessageType::Error,
+        ],
+    ) {
+        match message.view() {
+            gst::MessageView::Element(e) => {
+                let s = e.structure().unwrap();
+                if s.get::<bool>("final").unwrap() {
+                    at_eos = Some(latest_turn_end(s));
+                }
+            }
+            gst::MessageView::Eos(_) => break,
+            _ => panic!("{message:?}"),
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    let at_eos = at_eos.expect("a final message");
+    println!("turns reached {paused_until:.2} s while paused, {at_eos:.2} s at EOS");
+    assert!(
+        paused_until >= at_eos - 1.0,
+        "while the audio paused the turns reached {paused_until:.2} s, at EOS {at_eos:.2} s"
+    );
+}

@@ -9,8 +9,9 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
+use std::time::Duration;
 
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use super::protocol::{Command, Control, Event};
 use super::voices::VoicesStore;
@@ -23,6 +24,10 @@ use crate::models::ModelError;
 /// Samples pushed into the engine per call, so that a flush or a stop is
 /// noticed within about a second of audio.
 const PIECE: usize = 16_000;
+
+/// How often finished chunks are collected while no audio arrives, so a
+/// source that pauses without EOS still gets the turns of what it sent.
+const IDLE_POLL: Duration = Duration::from_millis(100);
 
 pub(super) struct Analysis<E> {
     models: LoadedModels,
@@ -124,7 +129,21 @@ impl<E: Clone> Analysis<E> {
     fn run(&mut self, rx: Receiver<Command<E>>) {
         let control = self.control.clone();
         let live = move |g: u64| g == control.generation();
-        for cmd in rx {
+        loop {
+            let cmd = match rx.recv_timeout(IDLE_POLL) {
+                Ok(cmd) => cmd,
+                Err(RecvTimeoutError::Timeout) => {
+                    if self
+                        .current
+                        .as_ref()
+                        .is_some_and(|epoch| live(epoch.generation))
+                    {
+                        self.report();
+                    }
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
             match cmd {
                 Command::Start { tag, live } => self.start(tag, live),
                 Command::Audio {
@@ -215,11 +234,20 @@ impl<E: Clone> Analysis<E> {
         let Some(epoch) = self.current.as_mut() else {
             return false;
         };
-        let polled = guarded(|| {
-            epoch.stream.push(samples)?;
-            epoch.stream.poll()
-        });
-        let update = match polled {
+        if let Err(e) = guarded(|| epoch.stream.push(samples)) {
+            self.fail(e);
+            return false;
+        }
+        self.report()
+    }
+
+    /// Reports the turns of the chunks analysed since the last call, and
+    /// skipped chunks. False on failure.
+    fn report(&mut self) -> bool {
+        let Some(epoch) = self.current.as_mut() else {
+            return false;
+        };
+        let update = match guarded(|| epoch.stream.poll()) {
             Ok(update) => update,
             Err(e) => {
                 self.fail(e);
