@@ -64,6 +64,21 @@ fn panic_text(panic: Box<dyn std::any::Any + Send>) -> String {
     )
 }
 
+/// The engine configuration of a stream: a live source never waits for
+/// the analysis (chunks are skipped instead) and its labels are watched as
+/// they come, like those of held buffers (`Settings::stream_config`).
+fn epoch_config(base: &StreamConfig, live: bool) -> StreamConfig {
+    if live {
+        StreamConfig {
+            skip_when_busy: true,
+            ..base.clone()
+        }
+        .watched_live()
+    } else {
+        base.clone()
+    }
+}
+
 /// Degradation warnings: at most one per this many newly skipped chunks.
 const SKIPS_PER_WARNING: u64 = 30;
 
@@ -204,16 +219,7 @@ impl<E: Clone> Analysis<E> {
         if self.failed {
             return;
         }
-        // A live source's labels are watched as they come (whole-chunk
-        // embeddings).
-        let mut config = StreamConfig {
-            skip_when_busy: live,
-            ..self.config.clone()
-        };
-        if live {
-            config.max_embedding_frames = Some(usize::MAX);
-            config.online.watched = true;
-        }
+        let config = epoch_config(&self.config, live);
         let registry = std::mem::take(&mut self.registry);
         self.reported_skips = 0;
         match guarded(|| StreamingDiarizer::with_registry(self.models.clone(), &config, registry)) {
@@ -286,5 +292,24 @@ impl<E: Clone> Analysis<E> {
                 None
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_live_source_skips_when_busy_and_its_labels_are_watched() {
+        // What the element starts each stream from, for a file.
+        let file = crate::element::settings::Settings::default().stream_config();
+        let capped = file.embedding_frames();
+        assert!(capped < usize::MAX);
+        let live = epoch_config(&file, true);
+        assert!(live.skip_when_busy && live.online.watched);
+        assert_eq!(live.embedding_frames(), usize::MAX);
+        let not_live = epoch_config(&file, false);
+        assert!(!not_live.skip_when_busy && !not_live.online.watched);
+        assert_eq!(not_live.embedding_frames(), capped);
     }
 }

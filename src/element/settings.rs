@@ -163,7 +163,7 @@ impl Settings {
 
     pub fn stream_config(&self) -> StreamConfig {
         // Held buffers show who speaks in them as the audio plays: their
-        // labels are watched (live sources: see analysis.rs).
+        // labels are watched (live sources: `Analysis::epoch_config`).
         let held = self.latency > gst::ClockTime::ZERO;
         // Held buffers can only name their speakers if turns come while streaming.
         let mut interval = self.cluster_interval;
@@ -171,12 +171,12 @@ impl Settings {
             interval = DEFAULT_CLUSTER_INTERVAL;
         }
         let seconds = |t: gst::ClockTime| t.nseconds() as f64 / 1e9;
-        StreamConfig {
+        let config = StreamConfig {
             step_seconds: self.step,
             online: OnlineConfig {
                 cluster_interval: seconds(interval),
                 horizon: seconds(self.horizon),
-                watched: held,
+                watched: false,
             },
             // A live stream's labels are due `latency` after the audio.
             lag_budget_seconds: if held {
@@ -184,15 +184,14 @@ impl Settings {
             } else {
                 StreamConfig::default().lag_budget_seconds
             },
-            // Labels shown as the audio plays (held buffers) are steadier from
-            // whole-chunk embeddings; the answer at EOS gains from the 3 s
-            // cap (docs/performance.md). Live sources: see analysis.rs.
-            max_embedding_frames: Some(if held {
-                usize::MAX
-            } else {
-                max_embedding_fbank_frames(self.step)
-            }),
+            // The answer at EOS gains from the 3 s cap (docs/performance.md).
+            max_embedding_frames: Some(max_embedding_fbank_frames(self.step)),
             ..Default::default()
+        };
+        if held {
+            config.watched_live()
+        } else {
+            config
         }
     }
 

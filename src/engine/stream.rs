@@ -76,6 +76,20 @@ impl StreamConfig {
             })
     }
 
+    /// The configuration for labels watched as the audio plays (held
+    /// buffers, a live source): re-clustered after every early chunk and
+    /// embedded from every frame (see [`StreamConfig::embedding_frames`]).
+    pub fn watched_live(self) -> Self {
+        Self {
+            online: OnlineConfig {
+                watched: true,
+                ..self.online
+            },
+            max_embedding_frames: Some(usize::MAX),
+            ..self
+        }
+    }
+
     /// Chunks each of the two inference queues may hold. A live stream
     /// keeps its queued audio to half the lag budget (with chunks in the
     /// models, the analysis then stays within it); left larger, the queues
