@@ -163,7 +163,7 @@ impl Settings {
 
     pub fn stream_config(&self) -> StreamConfig {
         // Held buffers show who speaks in them as the audio plays: their
-        // labels are watched (live sources: `Analysis::epoch_config`).
+        // labels are watched (live sources: `analysis::epoch_config`).
         let held = self.latency > gst::ClockTime::ZERO;
         // Held buffers can only name their speakers if turns come while streaming.
         let mut interval = self.cluster_interval;
