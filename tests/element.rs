@@ -220,17 +220,7 @@ fn flushing_seek_restarts_analysis_and_still_finishes() {
     pipeline.set_state(gst::State::Null).unwrap();
     let last = last.expect("final message");
     assert!(last.get::<bool>("final").unwrap());
-    let starts: Vec<gst::ClockTime> = last
-        .get::<gst::Array>("turns")
-        .unwrap()
-        .iter()
-        .filter_map(|t| {
-            t.get::<gst::Structure>()
-                .unwrap()
-                .get::<Option<gst::ClockTime>>("start-stream-time")
-                .unwrap()
-        })
-        .collect();
+    let starts = turn_times(&last, "start-stream-time");
     assert!(
         starts
             .iter()
@@ -462,8 +452,8 @@ fn state_cycles_leave_no_threads_behind() {
     );
 }
 
-/// The latest end of the turns of a `speakrs-diarization` message, in seconds.
-fn latest_turn_end(message: &gst::StructureRef) -> f64 {
+/// `field` (a time) of each turn of a `speakrs-diarization` message.
+fn turn_times(message: &gst::StructureRef, field: &str) -> Vec<gst::ClockTime> {
     message
         .get::<gst::Array>("turns")
         .unwrap()
@@ -471,9 +461,16 @@ fn latest_turn_end(message: &gst::StructureRef) -> f64 {
         .filter_map(|t| {
             t.get::<gst::Structure>()
                 .unwrap()
-                .get::<Option<gst::ClockTime>>("end-stream-time")
+                .get::<Option<gst::ClockTime>>(field)
                 .unwrap()
         })
+        .collect()
+}
+
+/// The latest end of the turns of a `speakrs-diarization` message, in seconds.
+fn latest_turn_end(message: &gst::StructureRef) -> f64 {
+    turn_times(message, "end-stream-time")
+        .into_iter()
         .map(|end| end.nseconds() as f64 / 1e9)
         .fold(0.0, f64::max)
 }
