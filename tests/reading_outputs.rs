@@ -69,6 +69,7 @@ fn plugin_dir() -> &'static Path {
             .args([
                 "build",
                 "--lib",
+                "--locked",
                 "--quiet",
                 "--profile",
                 profile,
