@@ -149,12 +149,9 @@ fn live_source_never_blocks_and_overruns_are_reported() {
     let data = std::fs::read(sample_wav()).unwrap();
     let mut pts = gst::ClockTime::ZERO;
     for _ in 0..10 {
-        for piece in data[44..].chunks(32000) {
-            let mut buffer = gst::Buffer::from_mut_slice(piece.to_vec());
-            let duration = gst::ClockTime::from_nseconds(piece.len() as u64 / 2 * 62_500);
-            buffer.get_mut().unwrap().set_pts(pts);
-            buffer.get_mut().unwrap().set_duration(duration);
-            pts += duration;
+        let (buffers, end) = pcm_buffers(&data[44..], pts, 32000);
+        pts = end;
+        for buffer in buffers {
             h.push(buffer).unwrap();
             h.pull().unwrap();
         }
@@ -497,14 +494,7 @@ fn interim_turns_keep_coming_while_the_audio_pauses() {
     let bus = pipeline.bus().unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
     let data = std::fs::read(sample_wav()).unwrap();
-    let mut pts = gst::ClockTime::ZERO;
-    for piece in data[44..].chunks(3200) {
-        let duration = gst::ClockTime::from_nseconds(piece.len() as u64 / 2 * 62_500);
-        let mut buffer = gst::Buffer::from_mut_slice(piece.to_vec());
-        let b = buffer.get_mut().unwrap();
-        b.set_pts(pts);
-        b.set_duration(duration);
-        pts += duration;
+    for buffer in pcm_buffers(&data[44..], gst::ClockTime::ZERO, 3200).0 {
         src.push_buffer(buffer).unwrap();
     }
     // Interim messages until none came for 5 s (a minute at most).

@@ -24,6 +24,29 @@ pub fn sample_wav() -> PathBuf {
     super::common::shared().join("eval/real/wav/sample.wav")
 }
 
+/// 16 kHz mono S16LE `pcm` as buffers of `bytes` each, timestamped from
+/// `start` by their sample count; also returns the PTS after the last.
+pub fn pcm_buffers(
+    pcm: &[u8],
+    start: gst::ClockTime,
+    bytes: usize,
+) -> (Vec<gst::Buffer>, gst::ClockTime) {
+    let mut pts = start;
+    let buffers = pcm
+        .chunks(bytes)
+        .map(|piece| {
+            let duration = gst::ClockTime::from_nseconds(piece.len() as u64 / 2 * 62_500);
+            let mut buffer = gst::Buffer::from_mut_slice(piece.to_vec());
+            let b = buffer.get_mut().unwrap();
+            b.set_pts(pts);
+            b.set_duration(duration);
+            pts += duration;
+            buffer
+        })
+        .collect();
+    (buffers, pts)
+}
+
 pub fn tmp(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("speakrs-test-{}-{name}", std::process::id()))
 }
